@@ -1,0 +1,109 @@
+"""Parse the fence address into targets: (lockspace, host id) pairs of one host.
+
+Accepted forms (sanlk-reset's own format, plus what oVirt and Pacemaker can send):
+
+    ipaddr=LOCKSPACE:HOST_ID
+    ipaddr=LOCKSPACE              with port (or plug) = HOST_ID
+    ipaddr=LS1:ID1,LS2:ID2        the same host in several lockspaces
+    ipaddr=LS1,LS2                with port = HOST_ID, the same id in each
+
+Everything is validated before any action so that bad input never causes a
+partial action.
+"""
+
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+MAX_LOCKSPACE_NAME_BYTES = 48   # sanlock's SANLK_NAME_LEN, part of the on-disk format
+MIN_HOST_ID = 1
+MAX_HOST_ID = 2000              # sanlock's limit (512-byte sectors, 1M alignment)
+
+ADDRESS_FORMS = "LOCKSPACE:HOST_ID[,LOCKSPACE:HOST_ID...] or LOCKSPACE with port=HOST_ID"
+
+
+@dataclass(frozen=True, order=True)
+class Target:
+    """One delta lease of the host to fence."""
+
+    lockspace: str
+    host_id: int
+
+    @property
+    def lockspace_bytes(self):
+        return self.lockspace.encode("utf-8")
+
+    def __str__(self):
+        return "%s:%d" % (self.lockspace, self.host_id)
+
+
+def parse_host_id(text, what="host id", where=""):
+    """Return text as a host id, or raise UsageError naming the bad value."""
+    value = text.strip()
+    if not value.isascii() or not value.isdigit() or \
+            not MIN_HOST_ID <= int(value) <= MAX_HOST_ID:
+        raise UsageError("invalid %s '%s'%s: expected an integer from %d to %d"
+                         % (what, text, where, MIN_HOST_ID, MAX_HOST_ID))
+    return int(value)
+
+
+def check_lockspace_name(name):
+    """Raise UsageError unless name is a lockspace name sanlock accepts."""
+    if not name:
+        raise UsageError("empty lockspace name in the address: expected %s" % ADDRESS_FORMS)
+    if ":" in name:
+        raise UsageError("invalid lockspace name '%s': it may not contain ':'; expected %s"
+                         % (name, ADDRESS_FORMS))
+    if any(ch.isspace() for ch in name) or not name.isprintable():
+        raise UsageError("invalid lockspace name %r: it may not contain spaces or control "
+                         "characters" % name)
+    size = len(name.encode("utf-8"))
+    if size > MAX_LOCKSPACE_NAME_BYTES:
+        raise UsageError("invalid lockspace name '%s': %d bytes, sanlock allows at most %d"
+                         % (name, size, MAX_LOCKSPACE_NAME_BYTES))
+
+
+def parse_targets(address, port=None):
+    """Return the sorted, de-duplicated targets named by address (and port).
+
+    address: the ipaddr option; port: the port/plug option or None.
+    """
+    if address is None or not address.strip():
+        raise UsageError("no fence address given: set ipaddr (-a) to %s" % ADDRESS_FORMS)
+    port_id = None
+    if port is not None and port.strip() != "":
+        port_id = parse_host_id(port, what="port (host id)")
+
+    targets = []
+    for item in address.strip().split(","):
+        item = item.strip()
+        if not item:
+            raise UsageError("empty item in address '%s': expected %s" % (address, ADDRESS_FORMS))
+        if ":" in item:
+            name, _, id_text = item.rpartition(":")
+            check_lockspace_name(name)
+            host_id = parse_host_id(id_text, where=" in '%s'" % item)
+            if port_id is not None and port_id != host_id:
+                raise UsageError("port %d contradicts host id %d in address '%s': give the "
+                                 "host id once, in the address or in port"
+                                 % (port_id, host_id, item))
+        else:
+            check_lockspace_name(item)
+            if port_id is None:
+                raise UsageError("address '%s' names no host id: use LOCKSPACE:HOST_ID or "
+                                 "set port to the host id" % item)
+            host_id = port_id
+        targets.append(Target(name if ":" in item else item, host_id))
+
+    names = {}
+    for target in targets:
+        if names.setdefault(target.lockspace, target.host_id) != target.host_id:
+            raise UsageError("lockspace '%s' appears with two host ids (%d and %d): one host "
+                             "has one id per lockspace" % (target.lockspace,
+                                                           names[target.lockspace],
+                                                           target.host_id))
+    return sorted(set(targets))
+
+
+def describe(targets):
+    return ",".join(str(t) for t in targets)

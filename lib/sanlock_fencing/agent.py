@@ -1,0 +1,188 @@
+"""Glue between the fence-agents library (fencing.py) and this package.
+
+The agent script declares options and documentation and calls run(); this module
+validates everything before acting, turns the library's callbacks into calls to
+status/fence, and makes every failure a single line on stderr with exit status 1.
+"""
+
+import logging
+import sys
+
+from .address import parse_targets
+from .errors import FenceError, UsageError
+from .fence import FenceOptions, fence, wait_until_on
+from .progress import Progress
+from .proof import Power
+from .proxy import Proxy
+from .status import host_status, list_hosts, monitor
+
+TRUE_WORDS = ("1", "yes", "on", "true")
+FALSE_WORDS = ("0", "no", "off", "false")
+
+# The library's own usage errors, made actionable (it would add a second line).
+_LIBRARY_HINTS = {
+    "You have to enter fence address":
+        "set ipaddr (-a) to LOCKSPACE:HOST_ID, or to LOCKSPACE with port (-n) = HOST_ID",
+}
+
+EXIT_OK, EXIT_FAILED, EXIT_OFF = 0, 1, 2
+
+
+def fail_line(message):
+    """Report one failure line and exit 1."""
+    logging.error("%s", message)
+    sys.exit(EXIT_FAILED)
+
+
+def one_line_fail_usage(message="", stop=True):
+    """Replacement for fencing.fail_usage: the same errors, on one line."""
+    if not message:
+        message = "invalid usage"
+    text = message.strip()
+    for known, hint in _LIBRARY_HINTS.items():
+        if known in text:
+            text = "%s: %s" % (text, hint)
+    if stop:
+        fail_line("%s (see -h for usage)" % text)
+    logging.error("%s", text)
+
+
+def boolean_option(options, key, name):
+    """Value of a yes/no option given as text; raises UsageError for anything else."""
+    value = str(options.get(key, "0")).strip().lower()
+    if value in TRUE_WORDS or value == "":
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise UsageError("invalid %s '%s': expected 1/yes/true or 0/no/false"
+                     % (name, options.get(key)))
+
+
+def settings(options):
+    """(targets, FenceOptions, verbose) from the library's options; validates everything."""
+    targets = parse_targets(options.get("--ip"), options.get("--plug"))
+    resource_mode = boolean_option(options, "--resource-mode", "resource_mode")
+    sysrq_reboot = boolean_option(options, "--sysrq-reboot", "sysrq_reboot")
+    try:
+        power_timeout = float(options.get("--power-timeout", 0) or 0)
+    except ValueError:
+        raise UsageError("invalid power_timeout '%s': expected seconds"
+                         % options.get("--power-timeout")) from None
+    if power_timeout < 0:
+        raise UsageError("invalid power_timeout '%s': expected 0 (no limit) or more seconds"
+                         % options.get("--power-timeout"))
+    return targets, FenceOptions(resource_mode, sysrq_reboot, power_timeout)
+
+
+def _lockspaces_of(options):
+    """Lockspace names for list/monitor, where no host id is needed."""
+    address = options.get("--ip") or ""
+    names = []
+    for item in address.split(","):
+        name = item.strip().rpartition(":")[0] if ":" in item else item.strip()
+        if name and name not in names:
+            names.append(name)
+    if not names:
+        raise UsageError("no lockspace given: set ipaddr (-a) to the lockspace name")
+    parse_targets(",".join("%s:1" % n for n in names))   # validates the names
+    return names
+
+
+class Callbacks:
+    """The functions fence_action calls back, bound to one request."""
+
+    def __init__(self, proxy, targets, fence_options, verbose):
+        self.proxy = proxy
+        self.targets = targets
+        self.options = fence_options
+        self.progress = Progress(verbose=verbose)
+        self.verbose = verbose
+
+    def _log(self, text):
+        if self.verbose:
+            logging.info("%s", text)
+
+    def get_power_status(self, _conn, options):
+        try:
+            verdict = host_status(self.proxy, self.targets, self.options.resource_mode,
+                                  log=self._log)
+        except FenceError as err:
+            fail_line("Failed: %s" % err)
+        if verdict.power == Power.UNPROVEN:
+            fail_line("Failed: cannot call the host off: %s" % verdict.reason)
+        if verdict.power == Power.OFF and options.get("--action") in ("status", "off"):
+            print("Proof: %s" % verdict.reason)
+        return "on" if verdict.power == Power.ON else "off"
+
+    def set_power_sync(self, _conn, options):
+        if options.get("--action") == "on":
+            try:
+                text = wait_until_on(self.proxy, self.targets,
+                                     float(options.get("--power-timeout", 0) or 0),
+                                     self.progress)
+            except FenceError as err:
+                fail_line("Failed: %s" % err)
+            self._log(text)
+            return True
+        return self._fence()
+
+    def reboot_cycle(self, _conn, _options):
+        return self._fence()
+
+    def _fence(self):
+        try:
+            result = fence(self.proxy, self.targets, self.options, self.progress)
+        except FenceError as err:
+            fail_line("Failed: %s" % err)
+        print("%s: %s" % ("Already off" if result.already_off else "Proof", result.proof))
+        return True
+
+    def list_outlets(self, _conn, options):
+        action = options.get("--original-action", options.get("--action"))
+        try:
+            names = _lockspaces_of(options)
+            if action == "monitor":
+                for line in monitor(self.proxy, names):
+                    self._log(line)
+                return {}
+            return list_hosts(self.proxy, names, self.options.resource_mode)
+        except FenceError as err:
+            fail_line("Failed: %s" % err)
+
+
+def run(options, fence_action, run_delay, proxy_factory=Proxy):
+    """Do options["--action"]; returns the exit status (fence_action's, or ours)."""
+    action = options["--action"]
+    verbose = "--verbose" in options
+    try:
+        if action in ("list", "list-status", "monitor"):
+            resource_mode = boolean_option(options, "--resource-mode", "resource_mode")
+            callbacks = Callbacks(None, [], FenceOptions(resource_mode=resource_mode), verbose)
+            _lockspaces_of(options)
+        else:
+            targets, fence_options = settings(options)
+            callbacks = Callbacks(None, targets, fence_options, verbose)
+        if action == "validate-all":
+            return EXIT_OK
+        callbacks.proxy = proxy_factory()
+    except FenceError as err:
+        fail_line("%s" % err)
+
+    run_delay(options)
+    return fence_action(None, options, None, callbacks.get_power_status,
+                        get_outlet_list=callbacks.list_outlets,
+                        reboot_cycle_fn=callbacks.reboot_cycle,
+                        sync_set_power_fn=callbacks.set_power_sync)
+
+
+def guarded(main):
+    """Run main(); any unexpected exception becomes one line and exit 1, never a traceback."""
+    try:
+        sys.exit(main())
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        fail_line("interrupted: the fence is not proven")
+    except Exception as err:   # the last line of defence: one line, never a traceback
+        fail_line("unexpected %s: %s (run with -v for details and report it)"
+                  % (type(err).__name__, err))

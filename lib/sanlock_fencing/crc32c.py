@@ -1,0 +1,24 @@
+"""CRC-32C (Castagnoli), the checksum sanlock puts in every leader record."""
+
+_POLY_REFLECTED = 0x82F63B78
+
+
+def _make_table():
+    table = []
+    for index in range(256):
+        crc = index
+        for _ in range(8):
+            crc = (crc >> 1) ^ _POLY_REFLECTED if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_TABLE = _make_table()
+
+
+def crc32c(data, seed):
+    """Reflected CRC-32C of data starting from seed, without a final inversion."""
+    crc = seed
+    for byte in data:
+        crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc

@@ -1,0 +1,40 @@
+"""The sanlk-resetd protocol: event values carried through the delta leases.
+
+A requester sets RESET (optionally with REBOOT) for the target host; the target's
+sanlk-resetd answers with RESETTING (and REBOOTING) addressed to every host.
+"""
+
+RESET = 0x1        # requester: arm your watchdog so that it resets you
+RESETTING = 0x2    # target: my watchdog is set to fire
+REBOOT = 0x4       # requester: reboot through /proc/sysrq-trigger (sanlk-resetd -b 1)
+REBOOTING = 0x8    # target: I will sysrq-reboot shortly
+
+REQUEST_BITS = RESET | REBOOT
+REPLY_BITS = RESETTING | REBOOTING
+
+_NAMES = ((RESET, "RESET"), (RESETTING, "RESETTING"), (REBOOT, "REBOOT"),
+          (REBOOTING, "REBOOTING"))
+
+
+def request_value(sysrq_reboot):
+    """The event a fence request sends."""
+    return RESET | REBOOT if sysrq_reboot else RESET
+
+
+def is_reply(event):
+    return bool(event & REPLY_BITS)
+
+
+def is_request(event):
+    return bool(event & REQUEST_BITS)
+
+
+def name(event):
+    """RESET|REBOOT style text for an event value (0 is 'none')."""
+    if not event:
+        return "none"
+    parts = [text for bit, text in _NAMES if event & bit]
+    unknown = event & ~(RESET | RESETTING | REBOOT | REBOOTING)
+    if unknown:
+        parts.append("0x%x" % unknown)
+    return "|".join(parts)

@@ -1,0 +1,159 @@
+"""Read a host's delta lease record straight from shared storage.
+
+The record is the evidence that survives the host: the last reset event it
+wrote (a RESETTING reply) stays in it until replaced, and any host that can
+read the storage sees the same bytes, whichever proxy sent the request and
+whether or not the target still runs. sanlock's python binding cannot read a
+delta lease record, so this module does, with O_DIRECT (another host's writes
+never reach this host's page cache) and sanlock's own checksum.
+
+On-disk layout (little endian), struct leader_record in sanlock's leader.h;
+for delta leases the three "write_*" fields carry the last event:
+    0 magic u32, 4 version u32, 8 flags u32, 12 sector_size u32,
+    16 num_hosts u64, 24 max_hosts u64, 32 owner_id u64, 40 owner_generation u64,
+    48 lver u64, 56 space_name[48], 104 resource_name[48], 152 timestamp u64,
+    160 unused1 u64, 168 checksum u32, 172 unused2 u16, 174 io_timeout u16,
+    176 event generation u64, 184 event u64, 192 event data u64
+"""
+
+import errno
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+
+from .crc32c import crc32c
+from .errors import FenceError
+from . import events
+
+DELTA_DISK_MAGIC = 0x12212010
+CHECKSUM_LENGTH = 168          # the checksum covers the record up to itself
+CHECKSUM_SEED = 0xFFFFFFFE     # sanlock seeds crc32c with ~1
+READ_SIZE = 4096               # one page: aligned for O_DIRECT on 512 and 4K devices
+SECTOR_SIZES = (512, 4096)
+
+_HEAD = struct.Struct("<IIII QQQQQ 48s48s QQ IHH QQQ")
+
+
+class LeaseReadError(FenceError):
+    """The record could not be read, or what was read is not a valid delta lease."""
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """What one host's delta lease says on disk."""
+
+    host_id: int
+    owner_id: int
+    owner_generation: int
+    timestamp: int          # the owner's own clock; only its changes matter here
+    io_timeout: int
+    sector_size: int
+    host_name: str
+    event: int              # last event this host wrote (0: none)
+    event_generation: int   # generation of the host(s) that event was addressed to
+    event_data: int
+
+    @property
+    def is_free(self):
+        return self.timestamp == 0
+
+    def carries_reply(self, generation):
+        """True when this record holds a RESETTING/REBOOTING reply written in generation."""
+        return self.owner_generation == generation and events.is_reply(self.event)
+
+    def carries_request(self):
+        return events.is_request(self.event)
+
+
+def parse_record(data, host_id, lockspace):
+    """Decode and verify one record (bytes of at least 200); raise LeaseReadError if invalid."""
+    fields = _HEAD.unpack_from(data, 0)
+    (magic, _version, _flags, sector_size, _num_hosts, _max_hosts, owner_id,
+     owner_generation, _lver, space_name, resource_name, timestamp, _unused1,
+     checksum, _unused2, io_timeout, event_generation, event, event_data) = fields
+    if magic != DELTA_DISK_MAGIC:
+        raise LeaseReadError("no sanlock delta lease for host %d of lockspace %s on disk "
+                             "(magic 0x%08x): is the lockspace path right?"
+                             % (host_id, lockspace, magic))
+    if crc32c(data[:CHECKSUM_LENGTH], CHECKSUM_SEED) != checksum:
+        raise LeaseReadError("checksum mismatch in the delta lease of host %d of lockspace "
+                             "%s" % (host_id, lockspace))
+    name = space_name.rstrip(b"\0").decode("utf-8", "replace")
+    if name != lockspace:
+        raise LeaseReadError("the delta lease read for lockspace %s belongs to lockspace %s"
+                             % (lockspace, name))
+    return LeaseRecord(
+        host_id=host_id, owner_id=owner_id, owner_generation=owner_generation,
+        timestamp=timestamp, io_timeout=io_timeout, sector_size=sector_size,
+        host_name=resource_name.rstrip(b"\0").decode("utf-8", "replace"),
+        event=event, event_generation=event_generation, event_data=event_data)
+
+
+class LeaseReader:
+    """Reads delta lease records of one lockspace from its device or file."""
+
+    def __init__(self, lockspace, path, offset=0):
+        self.lockspace = lockspace
+        self.path = path
+        self.offset = offset
+        self._sector_size = None
+        self._buffer = mmap.mmap(-1, READ_SIZE)   # page aligned, as O_DIRECT needs
+
+    def _read(self, position):
+        flags = os.O_RDONLY | getattr(os, "O_DIRECT", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except OSError as err:
+            raise LeaseReadError(self._describe_os_error(err)) from None
+        try:
+            count = os.preadv(fd, [self._buffer], position)
+        except OSError as err:
+            raise LeaseReadError(self._describe_os_error(err)) from None
+        finally:
+            os.close(fd)
+        if count < 512:
+            raise LeaseReadError("short read of %d bytes at offset %d of %s: the lockspace "
+                                 "area is smaller than its host ids need"
+                                 % (count, position, self.path))
+        return bytes(self._buffer[:count])
+
+    def _describe_os_error(self, err):
+        if err.errno in (errno.EACCES, errno.EPERM):
+            return ("permission denied reading lockspace %s at %s: run the agent as a user "
+                    "that can read the storage (root, or vdsm in oVirt)"
+                    % (self.lockspace, self.path))
+        if err.errno == errno.ENOENT:
+            return ("lockspace %s storage %s does not exist on this host: the proxy must "
+                    "see the same shared storage as the target" % (self.lockspace, self.path))
+        if err.errno == errno.EINVAL:
+            return ("cannot read %s with direct I/O (EINVAL): the lockspace must be on a "
+                    "device or a file system that supports O_DIRECT" % self.path)
+        return "cannot read lockspace %s at %s: %s" % (self.lockspace, self.path,
+                                                      os.strerror(err.errno))
+
+    @property
+    def sector_size(self):
+        """The lockspace's sector size, from the first record (host id 1)."""
+        if self._sector_size is None:
+            data = self._read(self.offset)
+            size = struct.unpack_from("<I", data, 12)[0]
+            if size not in SECTOR_SIZES:
+                # parse_record gives the precise reason (no magic, bad checksum ...)
+                parse_record(data, 1, self.lockspace)
+                raise LeaseReadError("unsupported sector size %d in lockspace %s"
+                                     % (size, self.lockspace))
+            self._sector_size = size
+        return self._sector_size
+
+    def read(self, host_id):
+        """Return the LeaseRecord of host_id as it is on disk now."""
+        sector = self.sector_size
+        position = self.offset + (host_id - 1) * sector
+        aligned = position - position % sector
+        data = self._read(aligned)
+        start = position - aligned
+        return parse_record(data[start:start + sector], host_id, self.lockspace)
+
+    def close(self):
+        self._buffer.close()
