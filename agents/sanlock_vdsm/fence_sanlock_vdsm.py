@@ -141,6 +141,7 @@ def main():
     if sys.argv[0].endswith(".py"):
         sys.argv[0] = sys.argv[0][:-3]
     atexit.register(atexit_handler)
+    agent.install_early_logging()
     define_options()
     device_opt = list(DEVICE_OPT)
     options = check_input(device_opt, process_input(device_opt), other_conditions=True)

@@ -28,6 +28,28 @@ _LIBRARY_HINTS = {
 EXIT_OK, EXIT_FAILED, EXIT_OFF = 0, 1, 2
 
 
+class EarlyStderrHandler(logging.StreamHandler):
+    """Shows log lines on stderr until the library installs its own stderr handler.
+
+    Without it, a warning logged while the library reads stdin makes Python add a
+    default handler, and every later line would then appear twice.
+    """
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+        self.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+
+    def emit(self, record):
+        for handler in logging.getLogger().handlers:
+            if handler is not self and type(handler) is logging.StreamHandler:
+                return
+        super().emit(record)
+
+
+def install_early_logging():
+    logging.getLogger().addHandler(EarlyStderrHandler())
+
+
 def fail_line(message):
     """Report one failure line and exit 1."""
     logging.error("%s", message)

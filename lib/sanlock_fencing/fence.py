@@ -65,6 +65,14 @@ def _initial_look(proxy, watched, resource_mode):
     return looks
 
 
+def _own_timestamp(item):
+    """This proxy's lease timestamp now, to see the next renewal carry the request."""
+    try:
+        return item.reader.read(item.own_host_id).timestamp
+    except LeaseReadError:
+        return None
+
+
 def _send(proxy, item, generation, event, deadline):
     """set_event, waiting our turn while another request holds the lockspace's event slot."""
     while True:
@@ -126,8 +134,9 @@ def fence(proxy, targets, options, progress=None):
             proxy.read_events(fd)
         for item, lease in zip(watched, leases):
             progress.phase("sending the reset request to %s" % item.target)
+            own = _own_timestamp(item)
             _send(proxy, item, lease.request_generation, request, deadline)
-            watch.request_sent(item.target, time.monotonic())
+            watch.request_sent(item.target, time.monotonic(), own)
         return FenceResult(False, _watch_loop(proxy, watched, fds, watch, request, deadline,
                                               options, progress, started))
     except ProxyError as err:

@@ -51,6 +51,7 @@ class LeaseWatch:
     request_generation: int        # the target's generation the request was sent to
     earlier_reply: bool = False    # the record already held a reply for that generation
     request_sent_at: float = None
+    own_timestamp_at_send: int = None   # this proxy's lease timestamp when the request was set
     request_on_disk_at: float = None
     last_timestamp: int = None
     last_renewal_at: float = None  # when a new timestamp (same generation) was first seen
@@ -81,17 +82,21 @@ class FenceWatch:
     def note(self, now, text):
         self.timeline.append((now, text))
 
-    def request_sent(self, target, now):
+    def request_sent(self, target, now, own_timestamp=None):
         lease = self.leases[target]
         if lease.request_sent_at is None:
             lease.request_sent_at = now
+            lease.own_timestamp_at_send = own_timestamp
             self.note(now, "reset request sent to %s (generation %d)"
                       % (target, lease.request_generation))
 
     def own_record(self, target, record, now, request_event):
-        """This proxy's own lease: the request is on storage once it carries our event."""
+        """This proxy's own lease: the request is on storage once a renewal after the
+        request carries our event (an earlier request may have left the same value)."""
         lease = self.leases[target]
         if lease.request_sent_at is None or lease.request_on_disk_at is not None:
+            return
+        if record.timestamp == lease.own_timestamp_at_send:
             return
         if record.event & request_event == request_event:
             lease.request_on_disk_at = now

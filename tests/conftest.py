@@ -1,0 +1,54 @@
+"""Shared test helpers: run the agent exactly as its callers do."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB = os.path.join(ROOT, "lib")
+AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")
+PYTHON = "/usr/bin/python3"
+
+sys.path.insert(0, LIB)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def vdsm_stdin(ipaddr, action, port=None, options="", login="admin", passwd="secret"):
+    """Exactly what vdsm writes: fixed keys, optional port, options without a final newline."""
+    text = "agent=fence_sanlock_vdsm\nipaddr=%s\nlogin=%s\naction=%s\npasswd=%s\n" % (
+        ipaddr, login, action, passwd)
+    if port is not None:
+        text += "port=%s\n" % port
+    return text + options
+
+
+def pacemaker_stdin(ipaddr, action, port, nodename="node", **params):
+    """What pacemaker-fenced writes: action, nodename, port from pcmk_host_map, device params."""
+    lines = ["action=%s" % action, "nodename=%s" % nodename, "port=%s" % port,
+             "ipaddr=%s" % ipaddr]
+    lines += ["%s=%s" % item for item in params.items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_agent(args=(), stdin=None, env=None, timeout=400, agent=AGENT):
+    """Run the agent as a subprocess; stdin is only used when there are no arguments."""
+    return subprocess.run([PYTHON, agent] + list(args), input=stdin or "",
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def assert_one_line_error(result):
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [l for l in result.stderr.splitlines() if "ERROR" in l or "Failed" in l]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.fixture
+def no_daemon_env(tmp_path):
+    """An environment whose sanlock socket directory holds no daemon."""
+    env = dict(os.environ)
+    env["SANLOCK_RUN_DIR"] = str(tmp_path)
+    return env

@@ -1,0 +1,130 @@
+"""The agent as a process, without any sanlock daemon: input handling, docs, metadata."""
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import (AGENT, ROOT, assert_one_line_error, pacemaker_stdin, run_agent,
+                      vdsm_stdin)
+
+RNG = "/usr/share/cluster/relaxng/metadata.rng"
+XSL = "/usr/share/cluster/relaxng/fence2man.xsl"
+
+BAD_COMMAND_LINES = [
+    (["-o", "status"], "fence address"),
+    (["-o", "status", "-a", "ls"], "names no host id"),
+    (["-o", "status", "-a", "ls:0"], "invalid host id '0'"),
+    (["-o", "status", "-a", "ls:2001"], "invalid host id '2001'"),
+    (["-o", "status", "-a", "ls:abc"], "invalid host id 'abc'"),
+    (["-o", "status", "-a", ":4"], "empty lockspace name"),
+    (["-o", "status", "-a", "a:b:4"], "may not contain ':'"),
+    (["-o", "status", "-a", "x" * 49 + ":4"], "at most 48"),
+    (["-o", "status", "-a", "ls:4", "-n", "5"], "contradicts"),
+    (["-o", "status", "-a", "ls", "-n", "five"], "invalid port (host id) 'five'"),
+    (["-o", "status", "-a", "ls:4", "--resource-mode=maybe"], "invalid resource_mode 'maybe'"),
+    (["-o", "off", "-a", "ls:4", "--sysrq-reboot=2"], "invalid sysrq_reboot '2'"),
+    (["-o", "off", "-a", "ls:4", "--power-timeout=soon"], "power-timeout"),
+    (["-o", "off", "-a", "ls:4", "--delay=later"], "delay"),
+    (["-o", "explode", "-a", "ls:4"], "Unrecognised action 'explode'"),
+    (["-o", "off", "-a", "ls:4", "--method=twice"], "method"),
+    (["--no-such-option"], "no-such-option"),
+    (["-o", "off", "-a", "a:1,,b:2"], "empty item"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", BAD_COMMAND_LINES)
+def test_bad_command_line_is_one_line_and_exit_1(args, fragment, no_daemon_env):
+    result = run_agent(args, env=no_daemon_env)
+    line = assert_one_line_error(result)
+    assert fragment in line
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("stdin, fragment", [
+    (vdsm_stdin("ls:abc", "off"), "invalid host id 'abc'"),
+    (vdsm_stdin("ls", "status", options="resource_mode=perhaps"), "names no host id"),
+    (vdsm_stdin("ls", "status", port="9999"), "invalid port (host id) '9999'"),
+    (vdsm_stdin("ls", "status", port="3", options="resource_mode=perhaps"),
+     "invalid resource_mode 'perhaps'"),
+    (pacemaker_stdin("ls:3", "reboot", port="4"), "contradicts"),
+])
+def test_bad_stdin_is_one_line_and_exit_1(stdin, fragment, no_daemon_env):
+    line = assert_one_line_error(run_agent(stdin=stdin, env=no_daemon_env))
+    assert fragment in line
+
+
+@pytest.mark.parametrize("args", [["-o", "status", "-a", "ls:3"], ["-o", "off", "-a", "ls:3"],
+                                  ["-o", "list", "-a", "ls"]])
+def test_no_daemon_is_a_clear_failure(args, no_daemon_env):
+    line = assert_one_line_error(run_agent(args, env=no_daemon_env))
+    assert "sanlock daemon is not running" in line
+
+
+def test_monitor_without_daemon_fails_with_the_reason(no_daemon_env):
+    line = assert_one_line_error(run_agent(["-o", "monitor", "-a", "ls"], env=no_daemon_env))
+    assert "not running" in line and "sanlock.sock" in line
+
+
+def test_monitor_with_a_socket_we_may_not_open_fails_with_permission_denied(tmp_path):
+    sock = tmp_path / "sanlock.sock"
+    import socket
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock))
+    os.chmod(sock, 0o600)
+    os.chmod(tmp_path, 0o755)
+    env = dict(os.environ, SANLOCK_RUN_DIR=str(tmp_path))
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             "/usr/bin/python3", AGENT, "-o", "monitor", "-a", "ls"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    server.close()
+    line = assert_one_line_error(result)
+    assert "permission denied" in line and "sanlock group" in line
+
+
+def test_validate_all_accepts_good_input_without_a_daemon(no_daemon_env):
+    result = run_agent(stdin=vdsm_stdin("ls", "validate-all", port="3"), env=no_daemon_env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_validate_all_rejects_bad_input(no_daemon_env):
+    result = run_agent(["-o", "validate-all", "-a", "ls:0"], env=no_daemon_env)
+    assert "invalid host id '0'" in assert_one_line_error(result)
+
+
+def test_metadata_validates_against_the_relaxng_schema(tmp_path):
+    result = run_agent(["-o", "metadata"])
+    assert result.returncode == 0
+    path = tmp_path / "metadata.xml"
+    path.write_text(result.stdout)
+    check = subprocess.run(["xmllint", "--noout", "--relaxng", RNG, str(path)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    for word in ('name="fence_sanlock_vdsm"', 'name="resource_mode"', 'name="port"',
+                 '<action name="reboot"', '<action name="list"', '<action name="monitor"'):
+        assert word in result.stdout
+
+
+def test_checked_in_man_page_matches_the_metadata(tmp_path):
+    result = run_agent(["-o", "manpage"])
+    xml = tmp_path / "agent.xml"
+    xml.write_text(result.stdout)
+    generated = subprocess.run(["xsltproc", XSL, str(xml)], capture_output=True, text=True,
+                               check=True).stdout
+    with open(os.path.join(ROOT, "man", "fence_sanlock_vdsm.8")) as handle:
+        assert handle.read() == generated, "man page is stale: run 'make man'"
+
+
+def test_help_explains_the_address_forms():
+    result = run_agent(["-h"])
+    assert result.returncode == 0
+    assert "LOCKSPACE:HOST_ID" in result.stdout and "--plug=HOST_ID" in result.stdout
+
+
+def test_stdin_delay_waits_before_anything(no_daemon_env):
+    import time
+    started = time.monotonic()
+    result = run_agent(stdin=pacemaker_stdin("ls", "off", 3, delay=3, unknown_key="x"),
+                       env=no_daemon_env)
+    assert time.monotonic() - started >= 3
+    assert "not running" in assert_one_line_error(result)

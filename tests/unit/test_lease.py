@@ -1,0 +1,87 @@
+import os
+import struct
+
+import pytest
+
+from sanlock_fencing.crc32c import crc32c
+from sanlock_fencing.lease import (CHECKSUM_SEED, DELTA_DISK_MAGIC, LeaseReader, LeaseReadError,
+                                   parse_record)
+
+
+def make_record(host_id=2, generation=3, timestamp=1234, event=0, event_generation=0,
+                lockspace=b"ls", name=b"host-b", sector=512, magic=DELTA_DISK_MAGIC,
+                io_timeout=10, corrupt=False):
+    head = struct.pack("<IIII QQQQQ 48s48s QQ", magic, 0x30004, 0, sector, 0, 2000, host_id,
+                       generation, 0, lockspace, name, timestamp, 0)
+    checksum = crc32c(head, CHECKSUM_SEED) ^ (1 if corrupt else 0)
+    body = head + struct.pack("<IHH QQQ", checksum, 0, io_timeout, event_generation, event, 0)
+    return body + b"\0" * (sector - len(body))
+
+
+def test_crc32c_matches_the_standard_check_value():
+    # CRC-32C check value of "123456789" with the usual init and final inversion
+    assert crc32c(b"123456789", 0xFFFFFFFF) ^ 0xFFFFFFFF == 0xE3069283
+
+
+def test_parse_reads_every_field():
+    record = parse_record(make_record(event=2, event_generation=7), 2, "ls")
+    assert (record.owner_id, record.owner_generation, record.timestamp) == (2, 3, 1234)
+    assert (record.event, record.event_generation, record.io_timeout) == (2, 7, 10)
+    assert record.host_name == "host-b"
+    assert record.carries_reply(3) and not record.carries_reply(4)
+
+
+def test_request_is_not_a_reply():
+    record = parse_record(make_record(event=1), 2, "ls")
+    assert record.carries_request() and not record.carries_reply(3)
+
+
+def test_free_record():
+    assert parse_record(make_record(timestamp=0), 2, "ls").is_free
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"magic": 0x1234}, "no sanlock delta lease"),
+    ({"corrupt": True}, "checksum mismatch"),
+    ({"lockspace": b"other"}, "belongs to lockspace other"),
+])
+def test_invalid_records_are_refused(kwargs, fragment):
+    with pytest.raises(LeaseReadError) as err:
+        parse_record(make_record(**kwargs), 2, "ls")
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("sector", [512, 4096])
+def test_reader_finds_each_host_by_sector_size(tmp_path, sector):
+    path = tmp_path / "ids"
+    data = b"".join(make_record(host_id=i, generation=i, sector=sector) for i in range(1, 5))
+    path.write_bytes(b"\0" * 4096 + data + b"\0" * (1 << 20))
+    reader = LeaseReader("ls", str(path), offset=4096)
+    assert reader.sector_size == sector
+    assert [reader.read(i).owner_generation for i in (1, 2, 3, 4)] == [1, 2, 3, 4]
+
+
+def test_reader_explains_a_missing_path(tmp_path):
+    with pytest.raises(LeaseReadError) as err:
+        LeaseReader("ls", str(tmp_path / "nope")).read(1)
+    assert "does not exist" in str(err.value)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
+def test_reader_explains_permission_denied(tmp_path):
+    path = tmp_path / "ids"
+    path.write_bytes(make_record() * 8)
+    os.chmod(path, 0)
+    pid = os.fork()
+    if pid == 0:   # child: become nobody and try
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            LeaseReader("ls", str(path)).read(1)
+            os._exit(2)
+        except LeaseReadError as err:
+            os._exit(0 if "permission denied" in str(err) else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
