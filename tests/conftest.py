@@ -52,3 +52,31 @@ def no_daemon_env(tmp_path):
     env = dict(os.environ)
     env["SANLOCK_RUN_DIR"] = str(tmp_path)
     return env
+
+
+@pytest.fixture
+def make_cluster():
+    """Start simulated clusters of real sanlock daemons; every one is stopped at the end."""
+    from simcluster import SimCluster
+
+    clusters = []
+
+    def make(**kwargs):
+        cluster = SimCluster(**kwargs)
+        clusters.append(cluster)
+        return cluster.start()
+
+    yield make
+    for cluster in clusters:
+        cluster.stop()
+
+
+def states(cluster, observer, lockspace=None):
+    """{host_id: state name} as observer's daemon sees them."""
+    return cluster.host_states(observer, lockspace)
+
+
+def wait_state(cluster, observer, host_id, wanted, timeout, lockspace=None):
+    from simcluster import wait_for
+    wait_for(lambda: states(cluster, observer, lockspace).get(host_id) == wanted, timeout,
+             interval=1.0, what="host %d %s as seen from host %d" % (host_id, wanted, observer))

@@ -131,6 +131,8 @@ class Callbacks:
         except FenceError as err:
             fail_line("Failed: %s" % err)
         if verdict.power == Power.UNPROVEN:
+            if options.get("--action") in ("off", "reboot"):
+                fail_line("Failed: nothing was sent: %s" % verdict.reason)
             fail_line("Failed: cannot call the host off: %s" % verdict.reason)
         if verdict.power == Power.OFF and options.get("--action") in ("status", "off"):
             print("Proof: %s" % verdict.reason)
