@@ -40,7 +40,7 @@ def host_status(proxy, targets, resource_mode=False, wait_unknown=True, log=None
                 time.sleep(0.5)
                 view, verdict = target_verdict(proxy, item, resource_mode)
         if log:
-            log("%s: %s" % (item.target, verdict.reason))
+            log(verdict.reason)
         verdicts.append(verdict)
     return host_verdict(verdicts)
 
