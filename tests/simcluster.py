@@ -20,8 +20,9 @@ Safety rules this module follows: processes are only ever signalled by the pid
 recorded when *this* object started them (checked against the process start time
 so a recycled pid is never hit), never by name; every daemon is torn down by
 ``stop()``, which is idempotent and also registered with ``atexit``.  By default
-the started processes also get PR_SET_PDEATHSIG=SIGKILL, so they die if the
-process (strictly: the thread) that started them dies.
+(die_with_parent=True) the long-running processes also get PR_SET_PDEATHSIG=SIGKILL
+and are forked from one process-lifetime thread, so even a SIGKILLed test process
+leaves no daemons behind.
 
 Only /usr/bin/python3 can import the ``sanlock`` binding; the binding reads
 SANLOCK_RUN_DIR once per process, so host-specific queries run in short
@@ -29,10 +30,11 @@ SANLOCK_RUN_DIR once per process, so host-specific queries run in short
 """
 
 import atexit
+import concurrent.futures
 import ctypes
-import errno as _errno
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -102,12 +104,51 @@ def _log_tail(path, lines=25):
     return "--- tail of %s ---\n%s" % (path, "\n".join(tail))
 
 
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover
+    _libc = None
+
+
 def _pdeathsig_preexec():
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except Exception:
-        pass
+    # runs in the forked child before exec: SIGKILL me when my parent thread dies
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+class _Spawner:
+    """One long-lived thread that forks every long-running process.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so
+    forking from whatever thread calls us (e.g. a ThreadPoolExecutor worker)
+    would kill daemons when that thread ends.  This thread lives as long as the
+    process, so the daemons die with the process and not earlier."""
+
+    _lock = threading.Lock()
+    _thread = None
+    _queue = None
+
+    @classmethod
+    def call(cls, fn):
+        with cls._lock:
+            if cls._thread is None or not cls._thread.is_alive():
+                cls._queue = queue.SimpleQueue()
+                cls._thread = threading.Thread(target=cls._loop, args=(cls._queue,),
+                                               name="simcluster-spawner", daemon=True)
+                cls._thread.start()
+            q = cls._queue
+        fut = concurrent.futures.Future()
+        q.put((fn, fut))
+        return fut.result()
+
+    @staticmethod
+    def _loop(q):
+        while True:
+            fn, fut = q.get()
+            try:
+                fut.set_result(fn())
+            except BaseException as e:
+                fut.set_exception(e)
 
 
 def _proc_stat(pid):
@@ -148,18 +189,31 @@ class _Proc:
         st = _proc_stat(pid)
         self.starttime = st[1] if st else None
 
-    def same_process(self):
-        st = _proc_stat(self.pid)
-        return st is not None and self.starttime is not None and st[1] == self.starttime
-
     def alive(self):
-        """True while the process exists and is not a zombie."""
-        if self.popen is not None and self.popen.poll() is not None:
-            return False
+        """True until the process has fully exited.
+
+        A killed multi-threaded process shows state Z for its main thread while
+        other threads are still finishing (and still hold e.g. its pid-file
+        lock), so Z alone is not "dead": our own children count as dead once
+        reaped; other processes once every thread is a zombie (or gone)."""
+        if self.popen is not None:
+            return self.popen.poll() is None
         st = _proc_stat(self.pid)
         if st is None or self.starttime is None or st[1] != self.starttime:
             return False
-        return st[0] not in ("Z", "X")
+        try:
+            tids = os.listdir("/proc/%d/task" % self.pid)
+        except OSError:
+            return False
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/stat" % (self.pid, tid), "rb") as f:
+                    data = f.read().decode("ascii", "replace")
+            except OSError:
+                continue
+            if data[data.rindex(")") + 2:].split()[0] not in ("Z", "X"):
+                return True
+        return False
 
     def signal(self, sig):
         if not self.alive():
@@ -342,6 +396,7 @@ class SimCluster:
         for hid in host_ids:
             self._hosts[hid] = self._make_host(hid)
         self._lock = threading.RLock()
+        self._procs = []                  # every _Proc ever started, in order
         self._started = False
         self._stopped = False
         self.timings = {}
@@ -415,8 +470,8 @@ class SimCluster:
         return False
 
     def start(self):
-        if self._started:
-            raise SimClusterError("SimCluster.start() called twice")
+        if self._started or self._stopped:
+            raise SimClusterError("a SimCluster can be started only once")
         self._started = True
         atexit.register(self.stop)
         t0 = time.monotonic()
@@ -442,14 +497,16 @@ class SimCluster:
         return self
 
     def _popen(self, argv, env, log_path):
-        log = open(log_path, "ab")
-        try:
-            return subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
-                preexec_fn=_pdeathsig_preexec if self.die_with_parent else None)
-        finally:
-            log.close()
+        """Start a long-running process in its own session, output to log_path."""
+        def spawn():
+            with open(log_path, "ab") as log:
+                return subprocess.Popen(
+                    argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                    preexec_fn=_pdeathsig_preexec if self.die_with_parent else None)
+        if self.die_with_parent:
+            return _Spawner.call(spawn)
+        return spawn()
 
     # ------------------------------------------------------------------ lockspace files
 
@@ -491,7 +548,7 @@ class SimCluster:
             f.write(("=== simcluster: starting daemon for host %d at %s\n"
                      % (h.host_id, time.strftime("%H:%M:%S"))).encode())
         p = self._popen(argv, env, h.log_path)
-        h.daemon = _Proc(p.pid, p, "sanlock daemon host %d" % h.host_id)
+        h.daemon = self._record(_Proc(p.pid, p, "sanlock daemon host %d" % h.host_id))
         h.helpers = []
 
     def _daemon_answers(self, h):
@@ -529,7 +586,7 @@ class SimCluster:
         known = {p.pid for p in h.helpers}
         for kid in _children(h.daemon.pid):
             if kid not in known:
-                h.helpers.append(_Proc(kid, None, "sanlock helper host %d" % h.host_id))
+                h.helpers.append(self._record(_Proc(kid, None, "sanlock helper host %d" % h.host_id)))
 
     def _kill_daemon_procs(self, h, sig=signal.SIGKILL, wait=5.0):
         """Signal the daemon and its helper child(ren) together; wait for them."""
@@ -563,11 +620,16 @@ class SimCluster:
     def restart_daemon(self, host_id, rejoin=True, wait_live=True):
         """Simulate a reboot: stop resetd/watchdog, kill the daemon, start a new one
         with the same host name and run dir; with rejoin, add it back to every
-        lockspace it was in (same host id -> higher generation)."""
+        lockspace it was in (same host id -> higher generation; with the same
+        host name sanlock re-acquires at once, ~3 s at io_timeout 1, instead of
+        waiting 8*io+60 s for the old lease to expire) and, with wait_live, wait
+        until all live members see each other LIVE again (~3 s more).
+        rejoin=False: the host is in no lockspace afterwards (join_lockspace())."""
         h = self.host(host_id)
         self.stop_resetd(host_id)
         with self._lock:
-            self._kill_daemon_procs(h, signal.SIGKILL)
+            if not self._kill_daemon_procs(h, signal.SIGKILL):
+                raise SimClusterError("old daemon of host %d did not exit" % host_id)
             t0 = time.monotonic()
             h.restarts += 1
             self._spawn_daemon(h)
@@ -580,8 +642,12 @@ class SimCluster:
                 self._lockspaces[ls].members.discard(host_id)
             self.timings["restart_daemon"] = t1 - t0
             return h
-        for ls in lockspaces:
-            self._join(ls, [host_id])
+        if len(lockspaces) == 1:
+            self._join(lockspaces[0], [host_id])
+        else:  # join them concurrently (~3 s each at io_timeout 1)
+            with concurrent.futures.ThreadPoolExecutor(len(lockspaces)) as ex:
+                for f in [ex.submit(self._join, ls, [host_id]) for ls in lockspaces]:
+                    f.result()
         t2 = time.monotonic()
         if wait_live:
             for ls in lockspaces:
@@ -659,6 +725,8 @@ class SimCluster:
         ls = self._ls(lockspace)
         if timeout is None:
             timeout = 30 + 12 * ls.io_timeout
+        # a killed host (kill_daemon / watchdog) cannot look, nor be seen LIVE
+        host_ids = [i for i in host_ids if self.host(i).pid is not None]
         want = [(i, self.host(i).generations.get(ls.name, 0)) for i in host_ids]
         procs = [(i, self._run_hosts_script(i, ls.name, "live", timeout, want))
                  for i in host_ids]
@@ -685,6 +753,23 @@ class SimCluster:
             raise OSError(res["error"], "get_hosts(%s) on host %d: %s"
                           % (name, observer_id, res.get("msg")))
         return res["hosts"]
+
+    def set_event(self, sender_id, target_id, event=EVENT_RESET, generation=None,
+                  lockspace=None, data=0, flags=0):
+        """sanlock.set_event() sent from sender_id's daemon (e.g. a reset request:
+        event 1 to the target's generation; generation None = the target's
+        generation at its last join)."""
+        name = lockspace or self.lockspace
+        if generation is None:
+            generation = self.host(target_id).generations.get(name, 0)
+        code = ("import sanlock, sys; sanlock.set_event(sys.argv[1].encode(), *map(int, sys.argv[2:]))")
+        argv = [SYS_PYTHON, "-c", code, name, str(target_id), str(generation), str(event),
+                str(data), str(flags)]
+        r = subprocess.run(argv, env=self.host(sender_id).env, capture_output=True, text=True,
+                           timeout=30)
+        if r.returncode != 0:
+            raise SimClusterError("set_event from host %d to host %d failed: %s"
+                                  % (sender_id, target_id, r.stderr.strip()))
 
     def host_states(self, observer_id, lockspace=None):
         """{host_id: state name} as seen by observer (convenience)."""
@@ -784,7 +869,7 @@ class SimCluster:
                   % (RESETD_RUN_DIR, SANLK_RESETD))
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"] + lockspaces
         p = self._popen(argv, h.env, h.resetd_log_path)
-        h.resetd = _Proc(p.pid, p, "sanlk-resetd host %d" % host_id)
+        h.resetd = self._record(_Proc(p.pid, p, "sanlk-resetd host %d" % host_id))
         h.resetd_lockspaces = lockspaces
         h.reply_seen_at = None
         h.reply_leader = None
@@ -802,9 +887,15 @@ class SimCluster:
                     comm = f.read().strip()
             except OSError:
                 return False
+            m = re.search(r"reg_event \d+ error (-?\d+) ls (\S+)", text)
+            if m:  # e.g. -2: this host's daemon has not joined that lockspace
+                raise SimClusterError("sanlk-resetd of host %d could not register %s (error %s)\n%s"
+                                      % (host_id, m.group(2), m.group(1),
+                                         _log_tail(h.resetd_log_path)))
             if comm != "sanlk-resetd":
                 return False
-            return all(re.search(r"reg_event 0 fd \d+ ls %s\s*$" % re.escape(ls), text, re.M)
+            # "reg_event <index> fd <fd> ls <name>" per lockspace
+            return all(re.search(r"reg_event \d+ fd \d+ ls %s\s*$" % re.escape(ls), text, re.M)
                        for ls in lockspaces)
 
         try:
@@ -838,20 +929,19 @@ class SimCluster:
 
     # ------------------------------------------------------------------ teardown
 
+    def _record(self, proc):
+        with self._lock:
+            self._procs.append(proc)
+        return proc
+
     def recorded_pids(self):
-        """Every pid this cluster started (daemons, helpers, resetds), incl. dead ones."""
-        pids = []
-        for h in self._hosts.values():
-            for p in [h.daemon, h.resetd] + list(h.helpers):
-                if p is not None:
-                    pids.append(p.pid)
-        return pids
+        """Every pid this cluster ever started (daemons, their helper children,
+        sanlk-resetds, including earlier incarnations), alive or not."""
+        return [p.pid for p in self._all_procs()]
 
     def _all_procs(self):
-        procs = []
-        for h in self._hosts.values():
-            procs.extend(p for p in [h.resetd, h.daemon] + list(h.helpers) if p is not None)
-        return procs
+        with self._lock:
+            return list(self._procs)
 
     def alive_pids(self):
         return [p.pid for p in self._all_procs() if p.alive()]
