@@ -114,14 +114,24 @@ def test_target_without_sanlk_resetd_fails_and_delay_is_honoured(make_cluster):
 
 
 def test_watchdog_that_never_fires_is_a_failure(make_cluster):
+    """The target acknowledges but keeps renewing. A second fence, from another proxy,
+    finds that reply already in the lease: it is not a reply to its own request (sanlk-reset
+    would accept it), and that fence fails too instead of trusting it."""
     cluster = make_cluster(hosts=3)
     cluster.start_resetd(3, watchdog_delay=None)
     started = time.monotonic()
-    result = run_agent(["-o", "off", "-a", "%s:3" % cluster.lockspace], env=cluster.env(1))
+    first = start_agent(vdsm_stdin(cluster.lockspace, "off", port="3"), cluster.env(1))
+    wait_for(lambda: cluster.host(3).reply_seen_at is not None, 30, what="reply on disk")
+    second = start_agent(vdsm_stdin(cluster.lockspace, "off", port="3",
+                                    options="verbose=1"), cluster.env(2))
+    result = finish(first)
     elapsed = time.monotonic() - started
     line = assert_one_line_error(result)
     assert "did not reset it" in line
     assert 70 < elapsed < 100
+    late = finish(second)
+    assert "did not reset it" in assert_one_line_error(late)
+    assert "not taken as a reply to this one" in late.stderr
     status = run_agent(["-o", "status", "-a", "%s:3" % cluster.lockspace], env=cluster.env(2))
     assert (status.returncode, status.stdout.strip()) == (0, "Status: ON")
 
@@ -162,13 +172,19 @@ def test_simultaneous_fences_through_one_proxy(make_cluster, count):
         # must wait for the lockspace's event slot (EBUSY) and still succeed
         options = "sysrq_reboot=1" if n == len(targets) - 1 else ""
         procs[host_id] = start_agent(vdsm_stdin(cluster.lockspace, "off", port=str(host_id),
-                                                options=options), cluster.env(1))
+                                                options="verbose=1\n" + options),
+                                     cluster.env(1))
+    waited_for_the_slot = 0
     for host_id, proc in procs.items():
         result = finish(proc)
         assert result.returncode == 0, (host_id, result.stderr)
-        assert ("%s:%d" % (cluster.lockspace, host_id)) in proof_line(result)[0] or \
-            "watchdog" in proof_line(result)[0]
+        # each process proves its own target, from its own target's replies
+        assert proof_line(result)[0].startswith("Proof: %s:%d " % (cluster.lockspace, host_id))
+        others = ["%s:%d acknowledged" % (cluster.lockspace, h) for h in targets if h != host_id]
+        assert not any(text in result.stderr for text in others), result.stderr
         assert cluster.host(host_id).killed_at is not None
+        waited_for_the_slot += "busy with another kind of request" in result.stderr
+    assert waited_for_the_slot >= 1
 
 
 def test_target_in_two_lockspaces_with_reboot(make_cluster):
@@ -189,3 +205,41 @@ def test_4096_byte_sector_lockspace(make_cluster):
     result = run_agent(["-o", "off", "-a", "%s:2" % cluster.lockspace], env=cluster.env(1))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "Success: Powered OFF"
+
+
+def test_power_timeout_is_a_failure_never_success(make_cluster):
+    cluster = make_cluster(hosts=2)
+    cluster.start_resetd(2, watchdog_delay=None)
+    started = time.monotonic()
+    result = run_agent(stdin=vdsm_stdin(cluster.lockspace, "off", port="2",
+                                        options="power_timeout=12"), env=cluster.env(1))
+    line = assert_one_line_error(result)
+    assert "not proven within power_timeout (12 s)" in line and "acknowledged" in line
+    assert 12 <= time.monotonic() - started < 20
+    assert "Success" not in result.stdout
+
+
+def test_a_person_at_a_terminal_sees_a_live_progress_line(make_cluster):
+    import pty
+    cluster = make_cluster(hosts=2)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([PYTHON, AGENT, "-o", "off", "-a", "%s:2" % cluster.lockspace],
+                            stdout=subprocess.PIPE, stderr=slave, text=True,
+                            env=cluster.env(1))
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    proc.wait(timeout=60)
+    os.close(master)
+    text = screen.decode()
+    assert proc.returncode == 1
+    assert "\r\033[Kfence_sanlock_vdsm: request on storage; waiting for the target's reply" \
+        in text
+    assert "never acknowledged" in text.splitlines()[-1]

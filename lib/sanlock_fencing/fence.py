@@ -73,8 +73,14 @@ def _own_timestamp(item):
         return None
 
 
-def _send(proxy, item, generation, event, deadline):
-    """set_event, waiting our turn while another request holds the lockspace's event slot."""
+def _send(proxy, item, generation, event, deadline, note):
+    """set_event, waiting our turn while another request holds the lockspace's event slot.
+
+    The daemon has one event slot per lockspace: the same value is shared (each
+    target's bit stays set), a different value is refused with EBUSY until the
+    earlier one has been out for 6 io_timeouts.
+    """
+    waiting = False
     while True:
         try:
             proxy.send_event(item.target.lockspace, item.target.host_id, generation, event)
@@ -82,6 +88,10 @@ def _send(proxy, item, generation, event, deadline):
         except Exception as err:   # only EBUSY reaches here; proxy raises FenceErrors itself
             if not proxy.is_busy(err):
                 raise
+            if not waiting:
+                note("the event slot of lockspace %s on this host is busy with another kind "
+                     "of request; waiting for it" % item.target.lockspace)
+                waiting = True
             if deadline is not None and time.monotonic() >= deadline:
                 raise FenceError("lockspace %s's event slot on this host stayed busy with "
                                  "another kind of request until the time bound: retry later"
@@ -135,7 +145,8 @@ def fence(proxy, targets, options, progress=None):
         for item, lease in zip(watched, leases):
             progress.phase("sending the reset request to %s" % item.target)
             own = _own_timestamp(item)
-            _send(proxy, item, lease.request_generation, request, deadline)
+            _send(proxy, item, lease.request_generation, request, deadline,
+                  lambda text: progress.step(time.monotonic() - started, text))
             watch.request_sent(item.target, time.monotonic(), own)
         return FenceResult(False, _watch_loop(proxy, watched, fds, watch, request, deadline,
                                               options, progress, started))

@@ -202,10 +202,11 @@ class FenceWatch:
         if anchor is not None:
             deadline = self.watchdog_deadline()
             if now >= deadline:
+                who = ", ".join(str(l.target) for l in leases if l.replied)
                 return Decision(Outcome.PROVEN,
-                                "host acknowledged the reset %.0f s ago and has not renewed its "
+                                "%s acknowledged the reset %.0f s ago and has not renewed its "
                                 "lease since its watchdog had to fire (%d s bound)"
-                                % (now - anchor, timing.WATCHDOG_FIRE_BOUND))
+                                % (who, now - anchor, timing.WATCHDOG_FIRE_BOUND))
             return Decision(Outcome.WAIT)
 
         for lease in leases:
