@@ -11,8 +11,6 @@ Everything is validated before any action so that bad input never causes a
 partial action.
 """
 
-from dataclasses import dataclass
-
 from .errors import UsageError
 
 MAX_LOCKSPACE_NAME_BYTES = 48   # sanlock's SANLK_NAME_LEN, part of the on-disk format
@@ -22,12 +20,29 @@ MAX_HOST_ID = 2000              # sanlock's limit (512-byte sectors, 1M alignmen
 ADDRESS_FORMS = "LOCKSPACE:HOST_ID[,LOCKSPACE:HOST_ID...] or LOCKSPACE with port=HOST_ID"
 
 
-@dataclass(frozen=True, order=True)
 class Target:
-    """One delta lease of the host to fence."""
+    """One delta lease of the host to fence: a lockspace name and a host id."""
 
-    lockspace: str
-    host_id: int
+    __slots__ = ("lockspace", "host_id")
+
+    def __init__(self, lockspace, host_id):
+        self.lockspace = lockspace
+        self.host_id = host_id
+
+    def _key(self):
+        return (self.lockspace, self.host_id)
+
+    def __eq__(self, other):
+        return isinstance(other, Target) and self._key() == other._key()
+
+    def __lt__(self, other):
+        return self._key() < other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        return "Target(%r, %d)" % (self.lockspace, self.host_id)
 
     @property
     def lockspace_bytes(self):

@@ -10,11 +10,8 @@ import sys
 
 from .address import parse_targets
 from .errors import FenceError, UsageError
-from .fence import FenceOptions, fence, wait_until_on
-from .progress import Progress
-from .proof import Power
 from .proxy import Proxy
-from .status import host_status, list_hosts, monitor
+from .settings import FenceOptions
 
 TRUE_WORDS = ("1", "yes", "on", "true")
 FALSE_WORDS = ("0", "no", "off", "false")
@@ -117,7 +114,6 @@ class Callbacks:
         self.proxy = proxy
         self.targets = targets
         self.options = fence_options
-        self.progress = Progress(verbose=verbose)
         self.verbose = verbose
 
     def _log(self, text):
@@ -125,6 +121,8 @@ class Callbacks:
             logging.info("%s", text)
 
     def get_power_status(self, _conn, options):
+        from .proof import Power
+        from .status import host_status
         try:
             verdict = host_status(self.proxy, self.targets, self.options.resource_mode,
                                   log=self._log)
@@ -138,12 +136,17 @@ class Callbacks:
             print("Proof: %s" % verdict.reason)
         return "on" if verdict.power == Power.ON else "off"
 
+    def _progress(self):
+        from .progress import Progress   # only fencing needs it: keeps status calls light
+        return Progress(verbose=self.verbose)
+
     def set_power_sync(self, _conn, options):
         if options.get("--action") == "on":
+            from .fence import wait_until_on
             try:
                 text = wait_until_on(self.proxy, self.targets,
                                      float(options.get("--power-timeout", 0) or 0),
-                                     self.progress)
+                                     self._progress())
             except FenceError as err:
                 fail_line("Failed: %s" % err)
             self._log(text)
@@ -154,8 +157,9 @@ class Callbacks:
         return self._fence()
 
     def _fence(self):
+        from .fence import fence   # the fence machinery loads only when fencing
         try:
-            result = fence(self.proxy, self.targets, self.options, self.progress)
+            result = fence(self.proxy, self.targets, self.options, self._progress())
         except FenceError as err:
             fail_line("Failed: %s" % err)
         print("%s: %s" % ("Already off" if result.already_off else "Proof", result.proof))
@@ -166,9 +170,11 @@ class Callbacks:
         try:
             names = _lockspaces_of(options)
             if action == "monitor":
+                from .health import monitor
                 for line in monitor(self.proxy, names):
                     self._log(line)
                 return {}
+            from .status import list_hosts
             return list_hosts(self.proxy, names, self.options.resource_mode)
         except FenceError as err:
             fail_line("Failed: %s" % err)

@@ -13,12 +13,16 @@ def _make_table():
     return tuple(table)
 
 
-_TABLE = _make_table()
+_TABLE = None   # built on first use: most agent calls never read a lease record
 
 
 def crc32c(data, seed):
     """Reflected CRC-32C of data starting from seed, without a final inversion."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _make_table()
+    table = _TABLE
     crc = seed
     for byte in data:
-        crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc

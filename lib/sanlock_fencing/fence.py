@@ -17,15 +17,9 @@ from .lease import LeaseReadError
 from .observe import resolve
 from .proof import Power, host_verdict, lease_verdict
 from .proxy import ProxyError
+from .settings import FenceOptions  # noqa: F401  (re-exported for callers)
 from .watch import FenceWatch, LeaseWatch, Outcome
 from . import events, timing
-
-
-@dataclass(frozen=True)
-class FenceOptions:
-    resource_mode: bool = False
-    sysrq_reboot: bool = False
-    power_timeout: float = 0       # overall bound in seconds; 0: none (Pacemaker bounds us)
 
 
 @dataclass(frozen=True)

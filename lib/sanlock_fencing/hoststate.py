@@ -1,7 +1,7 @@
 """Host states as sanlock's get_hosts reports them, and one observation of a host."""
 
 import enum
-from dataclasses import dataclass
+from collections import namedtuple
 
 
 class HostState(enum.IntEnum):
@@ -20,15 +20,10 @@ class HostState(enum.IntEnum):
             return cls.UNKNOWN
 
 
-@dataclass(frozen=True)
-class HostView:
-    """One host of one lockspace as this proxy's daemon sees it."""
+class HostView(namedtuple("HostView", "host_id generation timestamp io_timeout state")):
+    """One host of one lockspace as this proxy's daemon sees it (state: a HostState)."""
 
-    host_id: int
-    generation: int
-    timestamp: int
-    io_timeout: int
-    state: HostState
+    __slots__ = ()
 
     @classmethod
     def from_sanlock(cls, entry):

@@ -20,7 +20,7 @@ import errno
 import mmap
 import os
 import struct
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .crc32c import crc32c
 from .errors import FenceError
@@ -39,20 +39,17 @@ class LeaseReadError(FenceError):
     """The record could not be read, or what was read is not a valid delta lease."""
 
 
-@dataclass(frozen=True)
-class LeaseRecord:
-    """What one host's delta lease says on disk."""
+class LeaseRecord(namedtuple("LeaseRecord", "host_id owner_id owner_generation timestamp "
+                                            "io_timeout sector_size host_name event "
+                                            "event_generation event_data")):
+    """What one host's delta lease says on disk.
 
-    host_id: int
-    owner_id: int
-    owner_generation: int
-    timestamp: int          # the owner's own clock; only its changes matter here
-    io_timeout: int
-    sector_size: int
-    host_name: str
-    event: int              # last event this host wrote (0: none)
-    event_generation: int   # generation of the host(s) that event was addressed to
-    event_data: int
+    timestamp is the owner's own clock: only its changes matter here. event is the
+    last event this host wrote (0: none), event_generation the generation of the
+    host(s) it was addressed to.
+    """
+
+    __slots__ = ()
 
     @property
     def is_free(self):

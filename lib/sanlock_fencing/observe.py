@@ -1,19 +1,28 @@
 """Match the addressed targets with the lockspaces this proxy has joined, and look at them."""
 
-from dataclasses import dataclass
-
 from .errors import FenceError, UsageError
 from .hoststate import HostState
-from .lease import LeaseReader, LeaseReadError
 
 
-@dataclass
 class Watched:
     """One target lease this proxy can see: where it lives and how to read it."""
 
-    target: object            # address.Target
-    joined: object            # proxy.JoinedLockspace
-    reader: LeaseReader
+    __slots__ = ("target", "joined", "_reader")
+
+    def __init__(self, target, joined):
+        self.target = target      # address.Target
+        self.joined = joined      # proxy.JoinedLockspace
+        self._reader = None
+
+    @property
+    def reader(self):
+        """The lease.LeaseReader for this lockspace, made on first use: a live host's
+        status never needs its record, and status calls come every few seconds."""
+        if self._reader is None:
+            from .lease import LeaseReader
+            self._reader = LeaseReader(self.target.lockspace, self.joined.path,
+                                       self.joined.offset)
+        return self._reader
 
     @property
     def own_host_id(self):
@@ -41,8 +50,7 @@ def resolve(proxy, targets, refuse_self=True):
             raise UsageError("%s is this host's own host id in lockspace %s: a host cannot "
                              "fence or judge itself; run the agent on another host"
                              % (target, target.lockspace))
-        watched.append(Watched(target, lockspace,
-                               LeaseReader(target.lockspace, lockspace.path, lockspace.offset)))
+        watched.append(Watched(target, lockspace))
     if not watched:
         raise FenceError("this host's sanlock daemon has not joined lockspace %s (it has "
                          "joined: %s): run the agent on a host that uses that storage, or "
@@ -60,6 +68,7 @@ def look(proxy, watched, need_record):
     view = proxy.host(watched.target.lockspace, watched.target.host_id)
     if not need_record(view):
         return view, None, None
+    from .lease import LeaseReadError
     try:
         return view, watched.reader.read(watched.target.host_id), None
     except LeaseReadError as err:

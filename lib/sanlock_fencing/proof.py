@@ -18,7 +18,7 @@ storage while its VMs keep running elsewhere ("host fatal failures").
 """
 
 import enum
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .hoststate import HostState
 from . import timing
@@ -30,10 +30,7 @@ class Power(enum.Enum):
     UNPROVEN = "unproven"  # not running as far as sanlock knows, but nothing proves it stopped
 
 
-@dataclass(frozen=True)
-class Verdict:
-    power: Power
-    reason: str
+Verdict = namedtuple("Verdict", "power reason")
 
 
 MANUAL = "fence it by other means (power it off, or check it and confirm it down by hand)"

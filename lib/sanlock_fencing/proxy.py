@@ -8,7 +8,7 @@ becomes one clear FenceError instead of a traceback.
 import errno
 import os
 import time
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .errors import FenceError
 from .hoststate import HostView
@@ -20,14 +20,8 @@ class ProxyError(FenceError):
     """This host's sanlock daemon cannot do what the action needs."""
 
 
-@dataclass(frozen=True)
-class JoinedLockspace:
-    name: str
-    host_id: int          # this proxy's own host id in it
-    path: str
-    offset: int
-    adding: bool          # still being joined
-    removing: bool        # being left
+# host_id is this proxy's own host id in the lockspace; adding/removing: in transition
+JoinedLockspace = namedtuple("JoinedLockspace", "name host_id path offset adding removing")
 
 
 def socket_path():

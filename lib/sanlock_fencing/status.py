@@ -1,11 +1,10 @@
-"""The read-only actions: status, list/list-status and monitor."""
+"""The read-only actions about hosts: status and list/list-status."""
 
 import time
 
 from .address import Target
 from .errors import FenceError
 from .hoststate import HostState
-from .lease import LeaseReader, LeaseReadError
 from .observe import joined_names, look, needs_record, resolve
 from .proof import Power, Verdict, host_verdict, lease_verdict
 from . import timing
@@ -57,6 +56,7 @@ def list_hosts(proxy, lockspaces, resource_mode=False):
     if absent:
         raise FenceError("this host's sanlock daemon has not joined lockspace %s (it has "
                          "joined: %s)" % (", ".join(absent), joined_names(joined)))
+    from .lease import LeaseReader, LeaseReadError
     outlets = {}
     for name in lockspaces:
         space = joined[name]
@@ -75,29 +75,3 @@ def list_hosts(proxy, lockspaces, resource_mode=False):
             key = str(view.host_id) if len(lockspaces) == 1 else "%s:%d" % (name, view.host_id)
             outlets[key] = (alias, power)
     return outlets
-
-
-def monitor(proxy, lockspaces):
-    """Raise FenceError unless the daemon answers and has joined every lockspace.
-
-    Returns a list of one-line descriptions of what was checked.
-    """
-    joined = proxy.joined()
-    problems, lines = [], []
-    for name in lockspaces:
-        space = joined.get(name)
-        if space is None:
-            problems.append(name)
-            continue
-        if space.adding:
-            raise FenceError("this host's sanlock daemon is still joining lockspace %s: retry "
-                             "in a few seconds" % name)
-        if space.removing:
-            raise FenceError("this host's sanlock daemon is leaving lockspace %s" % name)
-        lines.append("lockspace %s joined as host id %d (%s:%d)"
-                     % (name, space.host_id, space.path, space.offset))
-    if problems:
-        raise FenceError("this host's sanlock daemon has not joined lockspace %s (it has "
-                         "joined: %s): this host cannot fence through it"
-                         % (", ".join(problems), joined_names(joined)))
-    return lines
