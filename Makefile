@@ -5,6 +5,7 @@
 #   make demo     start a simulated 3-host cluster and fence host 3 through it
 #   make man      regenerate man/fence_sanlock_vdsm.8 from the agent's metadata
 #   make install  install the agent, its library and the man page (DESTDIR, PREFIX)
+#   make bench    benchmarks (not part of check): writes bench/README.md and results.json
 
 PYTHON      ?= /usr/bin/python3
 PREFIX      ?= /usr
@@ -24,7 +25,7 @@ XSL     := /usr/share/cluster/relaxng/fence2man.xsl
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
                 python3-pytest python3-pytest-xdist util-linux procps
 
-.PHONY: all deps check unit demo man install uninstall clean
+.PHONY: all deps check unit demo bench man install uninstall clean
 
 all: man
 
@@ -46,6 +47,10 @@ unit:
 
 demo: deps
 	$(PYTHON) demo/demo.py
+
+BENCH_ARGS ?=
+bench: deps
+	$(PYTHON) bench/bench.py $(BENCH_ARGS)
 
 man: $(MANPAGE)
 
