@@ -5,6 +5,8 @@
 #   make demo     start a simulated 3-host cluster and fence host 3 through it
 #   make man      regenerate man/fence_sanlock_vdsm.8 from the agent's metadata
 #   make install  install the agent, its library and the man page (DESTDIR, PREFIX)
+#   make deb      build the Debian package fence-sanlock-vdsm into build/deb/ (root
+#                 installs the missing DEB_BUILD_PACKAGES first)
 #   make bench    benchmarks (not part of check): writes bench/README.md and results.json
 
 PYTHON      ?= /usr/bin/python3
@@ -13,17 +15,21 @@ SBINDIR     ?= $(PREFIX)/sbin
 DATADIR     ?= $(PREFIX)/share
 LIBDIR      ?= $(DATADIR)/fence-sanlock-vdsm
 MANDIR      ?= $(DATADIR)/man
+UNITDIR     ?= /lib/systemd/system
 DESTDIR     ?=
 TEST_JOBS   ?= 12
 PYTEST_ARGS ?=
 
 AGENT   := agents/sanlock_vdsm/fence_sanlock_vdsm.py
+SYNC    := agents/sanlock_vdsm/fence-sanlock-vdsm-resetd-sync
+UNIT    := systemd/fence-sanlock-vdsm-resetd-sync.service
 MANPAGE := man/fence_sanlock_vdsm.8
 RNG     := /usr/share/cluster/relaxng/metadata.rng
 XSL     := /usr/share/cluster/relaxng/fence2man.xsl
 
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
-                python3-pytest python3-pytest-xdist util-linux procps
+                python3-pytest python3-pytest-xdist util-linux procps passwd \
+                python3-venv python3-setuptools dpkg-dev debhelper dh-python
 
 .PHONY: all deps check unit demo bench man install uninstall clean
 
@@ -64,13 +70,53 @@ install:
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/sanlock_fencing $(DESTDIR)$(MANDIR)/man8
 	sed 's|@LIBDIR@|$(LIBDIR)|' $(AGENT) > $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm
 	chmod 0755 $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm
+	sed 's|@LIBDIR@|$(LIBDIR)|' $(SYNC) > $(DESTDIR)$(SBINDIR)/fence-sanlock-vdsm-resetd-sync
+	chmod 0755 $(DESTDIR)$(SBINDIR)/fence-sanlock-vdsm-resetd-sync
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/sbin|$(SBINDIR)|' $(UNIT) > $(DESTDIR)$(UNITDIR)/fence-sanlock-vdsm-resetd-sync.service
 	install -m 0644 lib/sanlock_fencing/*.py $(DESTDIR)$(LIBDIR)/sanlock_fencing/
 	install -m 0644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man8/fence_sanlock_vdsm.8
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm $(DESTDIR)$(MANDIR)/man8/fence_sanlock_vdsm.8
+	rm -f $(DESTDIR)$(SBINDIR)/fence-sanlock-vdsm-resetd-sync
+	rm -f $(DESTDIR)$(UNITDIR)/fence-sanlock-vdsm-resetd-sync.service
 	rm -rf $(DESTDIR)$(LIBDIR)
 
 clean:
 	rm -rf build dist lib/*.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+# ---------------------------------------------------------------- Debian package
+# dpkg-buildpackage writes its results next to the source tree, so the package is
+# built from a copy of the working tree in $(DEB_DIR)/src; the .deb, .buildinfo and
+# .changes stay in $(DEB_DIR). The package's files are what 'make install' lays out
+# (debian/rules); dh_python3 byte-compiles the library at install, removes it at removal.
+
+DEB_BUILD_PACKAGES := dpkg-dev debhelper dh-python
+DEB_DIR     := build/deb
+DEB_VERSION  = $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+LIB_VERSION  = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lib/sanlock_fencing/__init__.py)
+
+.PHONY: deb
+deb:
+	@missing=""; for p in $(DEB_BUILD_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" \
+	        || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" != 0 ]; then echo "make deb needs:$$missing (apt-get install)" >&2; exit 1; fi; \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@if [ "$(DEB_VERSION)" != "$(LIB_VERSION)" ]; then \
+	    echo "debian/changelog is at version '$(DEB_VERSION)' but the library at" \
+	         "'$(LIB_VERSION)': add a changelog entry (dch -v $(LIB_VERSION))" >&2; exit 1; \
+	fi
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	tar -cf - --exclude=./build --exclude=./.git --exclude=__pycache__ --exclude='*.egg-info' \
+	    --exclude=./.pytest_cache . | tar -xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	rm -rf $(DEB_DIR)/src
+	@echo "built: $$(ls $(DEB_DIR)/*.deb)"

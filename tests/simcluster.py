@@ -32,6 +32,7 @@ SANLOCK_RUN_DIR once per process, so host-specific queries run in short
 import atexit
 import concurrent.futures
 import ctypes
+import grp
 import json
 import os
 import queue
@@ -364,7 +365,15 @@ class SimCluster:
     """A set of real sanlock daemons acting as hosts, sharing lockspace files."""
 
     def __init__(self, hosts=3, io_timeout=1, lockspace=None, sector_size=512,
-                 workdir=None, name_prefix="t", keep_workdir=None, die_with_parent=True):
+                 workdir=None, name_prefix="t", keep_workdir=None, die_with_parent=True,
+                 socket_group=None, lease_group=None):
+        """socket_group: group name given to each daemon's -G, so that its socket
+        (0660) and run dir belong to that group, as a packaged sanlock's /run/sanlock
+        belongs to group sanlock: non-root members of the group can then use it (like
+        vdsm).  lease_group: the lockspace files get that group and mode 0660, like
+        vdsm's ids volumes (vdsm:kvm 0660).  With either, the cluster's own workdir
+        and the run dirs are made 0755 so other users can reach them.  Default None:
+        root-only group (-G root) and files as the umask leaves them."""
         if isinstance(hosts, int):
             host_ids = list(range(1, hosts + 1))
         else:
@@ -391,6 +400,12 @@ class SimCluster:
             keep_workdir = os.environ.get("SIMCLUSTER_KEEP", "") not in ("", "0")
         self.keep_workdir = keep_workdir
         self.die_with_parent = die_with_parent
+        self.socket_group = socket_group
+        self.lease_group = lease_group
+        if socket_group is not None:
+            grp.getgrnam(socket_group)    # KeyError now rather than a daemon failing later
+        if lease_group is not None:
+            grp.getgrnam(lease_group)
         self._lockspaces = {}
         self._hosts = {}
         for hid in host_ids:
@@ -477,6 +492,8 @@ class SimCluster:
         t0 = time.monotonic()
         try:
             os.makedirs(self.workdir, exist_ok=True)
+            if self._own_workdir and (self.socket_group or self.lease_group):
+                os.chmod(self.workdir, 0o755)
             self._create_lockspace(self.lockspace, self.sector_size, self.io_timeout)
             for h in self.hosts:
                 self._spawn_daemon(h)
@@ -525,6 +542,9 @@ class SimCluster:
                         sector_size, align, io_timeout)
         with open(ls.path, "wb") as f:
             f.truncate(max(LEASE_FILE_SIZE, align))
+        if self.lease_group is not None:
+            os.chown(ls.path, -1, grp.getgrnam(self.lease_group).gr_gid)
+            os.chmod(ls.path, 0o660)
         # -o: the io_timeout written into the fresh leases; a joining host waits
         # 2 * that (delta_short_delay) before it owns its host id.
         argv = [SANLOCK, "direct", "init", "-s", ls.spec(0), "-o", str(io_timeout)]
@@ -540,9 +560,14 @@ class SimCluster:
 
     def _spawn_daemon(self, h):
         os.makedirs(h.run_dir, exist_ok=True)
+        if self.socket_group is not None:
+            os.chmod(h.run_dir, 0o755)
         env = dict(h.env)
         env["SANLOCK_PRIVILEGED"] = "0"
-        argv = [SANLOCK, "daemon", "-D", "-w", "0", "-U", "root", "-G", "root",
+        # -G: the daemon gives its run dir and its 0660 socket this group (it still
+        # runs as root: SANLOCK_PRIVILEGED=0 skips its uid/gid switch)
+        argv = [SANLOCK, "daemon", "-D", "-w", "0", "-U", "root",
+                "-G", self.socket_group or "root",
                 "-l", "0", "-h", "0", "-e", h.name]
         with open(h.log_path, "ab") as f:
             f.write(("=== simcluster: starting daemon for host %d at %s\n"
@@ -988,6 +1013,131 @@ class SimCluster:
 
     def __repr__(self):
         return "<SimCluster %s hosts %s workdir %s>" % (self.lockspace, self.host_ids, self.workdir)
+
+    # ------------------------------------------------------------------ a lasting resetd namespace
+    # (resetd-sync tests) sanlk-resetd restarts and the tools that talk to it must share
+    # one mount namespace: a small holder process keeps it, everything enters it.
+
+    def resetd_namespace(self, host_id, timeout=10):
+        """pid of the process holding the host's lasting private mount namespace (a tmpfs
+        on /run/sanlk-resetd), started on first use."""
+        h = self.host(host_id)
+        holder = getattr(h, "ns_holder", None)
+        if holder is not None and holder.alive():
+            return holder.pid
+        script = ("mount -t tmpfs -o mode=0755 simcluster-resetd-ns %s && exec sleep infinity"
+                  % RESETD_RUN_DIR)
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
+        os.makedirs(RESETD_RUN_DIR, exist_ok=True)
+        p = self._popen(argv, h.env, h.resetd_log_path)
+        holder = self._record(_Proc(p.pid, p, "resetd namespace host %d" % host_id))
+        h.ns_holder = holder
+
+        def mounted():
+            if not holder.alive():
+                raise SimClusterError("namespace holder of host %d exited\n%s"
+                                      % (host_id, _log_tail(h.resetd_log_path)))
+            try:
+                with open("/proc/%d/comm" % p.pid) as f:
+                    return f.read().strip() == "sleep"
+            except OSError:
+                return False
+        wait_for(mounted, timeout, 0.02, "resetd namespace of host %d" % host_id)
+        return p.pid
+
+    def resetd_socket_path(self, host_id):
+        """sanlk-resetd's socket of this host, as seen from outside its namespace."""
+        return "/proc/%d/root%s/sanlk-resetd.sock" % (self.resetd_namespace(host_id),
+                                                     RESETD_RUN_DIR)
+
+    def start_resetd_in_namespace(self, host_id, lockspaces=(), timeout=30):
+        """Start `sanlk-resetd -D -w 0 [LS...]` in the host's lasting namespace (no stand-in
+        watchdog: see arm_watchdog); returns its pid once its socket is bound. A previous
+        sanlk-resetd of the host is stopped first (a restart)."""
+        h = self.host(host_id)
+        ns = self.resetd_namespace(host_id)
+        self.stop_resetd(host_id)
+        sock = self.resetd_socket_path(host_id)
+
+        def inode():
+            try:
+                return os.stat(sock).st_ino
+            except OSError:
+                return None
+        before = inode()
+        with open(h.resetd_log_path, "ab") as f:
+            f.write(("=== simcluster: starting sanlk-resetd in namespace %d %s\n"
+                     % (ns, " ".join(lockspaces))).encode())
+        argv = ["nsenter", "--mount", "--target", str(ns), SANLK_RESETD, "-D", "-w", "0"]
+        p = self._popen(argv + list(lockspaces), h.env, h.resetd_log_path)
+        h.resetd = self._record(_Proc(p.pid, p, "sanlk-resetd host %d" % host_id))
+        h.resetd_lockspaces = list(lockspaces)
+
+        def bound():
+            if not h.resetd.alive():
+                raise SimClusterError("sanlk-resetd of host %d exited (rc %s)\n%s"
+                                      % (host_id, p.poll(), _log_tail(h.resetd_log_path)))
+            now = inode()
+            return now is not None and now != before
+        wait_for(bound, timeout, 0.02, "sanlk-resetd of host %d to bind its socket" % host_id)
+        return p.pid
+
+    def arm_watchdog(self, host_id, lockspaces=None, delay=0.0):
+        """(Re)start the host's stand-in watchdog over `lockspaces` (default: every
+        lockspace it has joined now), with the generations of its current joins."""
+        h = self.host(host_id)
+        wd, h.watchdog = h.watchdog, None
+        if wd is not None:
+            wd.stop_event.set()
+            wd.join(10)
+        h.reply_seen_at = h.reply_leader = h.killed_at = None
+        wd = _Watchdog(self, h, sorted(h.lockspaces) if lockspaces is None else lockspaces,
+                       delay)
+        h.watchdog = wd
+        wd.start()
+        return wd
+
+    def spawn_in_resetd_namespace(self, host_id, argv, log_path):
+        """Start a long-running command in the host's lasting namespace, with the host's
+        environment (its SANLOCK_RUN_DIR), output to log_path. Recorded, so stop() ends
+        it; returns the _Proc (stop it early with stop_process)."""
+        h = self.host(host_id)
+        ns = self.resetd_namespace(host_id)
+        p = self._popen(["nsenter", "--mount", "--target", str(ns)] + list(argv), h.env,
+                        log_path)
+        return self._record(_Proc(p.pid, p, "%s host %d" % (os.path.basename(argv[0]),
+                                                            host_id)))
+
+    def run_in_resetd_namespace(self, host_id, argv, timeout=60, extra_env=None, **kwargs):
+        """subprocess.run of a short command in the host's lasting namespace, with the
+        host's environment plus extra_env."""
+        ns = self.resetd_namespace(host_id)
+        env = self.env(host_id)
+        env.update(extra_env or {})
+        return subprocess.run(["nsenter", "--mount", "--target", str(ns)] + list(argv),
+                              env=env, capture_output=True, text=True,
+                              timeout=timeout, **kwargs)
+
+    def stop_process(self, proc, grace=5.0):
+        """SIGTERM one process this cluster started (a _Proc), SIGKILL after grace."""
+        with self._lock:
+            proc.signal(signal.SIGTERM)
+            if not proc.wait_dead(grace):
+                proc.signal(signal.SIGKILL)
+                proc.wait_dead(5)
+        return proc.popen.returncode if proc.popen is not None else None
+
+    def add_lockspaces(self, count, host_ids=None, io_timeout=None, workers=16):
+        """Create and join `count` more lockspaces concurrently (each join takes ~3 s at
+        io_timeout 1); returns their names, in creation order."""
+        with self._lock:
+            names = [self._new_ls_name() for _ in range(count)]
+        with concurrent.futures.ThreadPoolExecutor(min(workers, count)) as ex:
+            futures = [ex.submit(self.add_lockspace, name, host_ids, 512, io_timeout)
+                       for name in names]
+            for f in futures:
+                f.result()
+        return names
 
 
 # Runs under /usr/bin/python3 with the observer host's SANLOCK_RUN_DIR.

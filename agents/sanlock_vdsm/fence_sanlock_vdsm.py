@@ -59,6 +59,8 @@ def define_options():
     all_opt["passwd"]["shortdesc"] = "Accepted and ignored: sanlock needs no password"
     all_opt["passwd_script"]["help"] = "-S, --password-script=[script] Accepted and ignored"
     all_opt["passwd_script"]["shortdesc"] = "Accepted and ignored"
+    # vdsm always sends agent=<name>; the library declares it as a flag and warns on it
+    all_opt["agent"].update(getopt=":", longopt="agent")
 
     all_opt["resource_mode"] = {
         "getopt": ":",
@@ -122,9 +124,12 @@ DOCS = {
         "Status is ON while the host is live, failing or not yet judged, OFF (exit 2) only "
         "when its lease on shared storage proves the reset, whichever host sent it, and "
         "an error (exit 1) when the lease expired without proof. "
-        "On sends nothing: sanlock cannot power a host on and a reset host boots by itself; "
-        "on succeeds at once when the host is running, and otherwise waits up to "
-        "power_timeout for it to rejoin its lockspace. Reboot is the same proven reset as off. "
+        "On never sends a reset: sanlock cannot power a host on and a reset host boots by "
+        "itself; run on another host, on succeeds at once when the host is running, and "
+        "otherwise waits up to power_timeout for it to rejoin its lockspace. Run by the "
+        "addressed host itself (Pacemaker unfencing, on_target), on makes that host "
+        "fenceable: it has its lockspaces watched by the local sanlk-resetd, and fails with "
+        "the reason when it cannot. Reboot is the same proven reset as off. "
         "Requirements: the target runs sanlk-resetd watching the lockspace "
         "(sanlk-reset reg LOCKSPACE) with its watchdog (wdmd); the proxy has joined the "
         "lockspace and can read its storage; run as root or as a member of the sanlock group "
@@ -133,7 +138,7 @@ DOCS = {
 }
 
 DEVICE_OPT = ["ipaddr", "port", "no_port", "login", "no_login", "passwd", "no_password", "method",
-              "resource_mode", "sysrq_reboot"]
+              "resource_mode", "sysrq_reboot", "on_target"]
 
 
 def main():

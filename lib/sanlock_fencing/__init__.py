@@ -17,6 +17,8 @@ documentation; everything that decides anything lives in this package:
 - settings:   the validated fence options
 - observe:    match targets with the lockspaces this host has joined, and look at them
 - agent:      glue to the fence-agents library
+- unfence:    on run by the target itself: make this host fenceable
+- resetd_sync: the target-side service keeping sanlk-resetd watching the joined lockspaces
 - watch:      the fence decision: proven, failed or wait (pure logic)
 - fence:      off/reboot: send the reset request and watch until proof or failure
 - progress:   what a person at a terminal sees while a fence runs

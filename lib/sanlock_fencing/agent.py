@@ -107,6 +107,34 @@ def _lockspaces_of(options):
     return names
 
 
+def _targets_of(options):
+    """The targets when the address names host ids (monitor's per-target lines), else []."""
+    try:
+        return parse_targets(options.get("--ip"), options.get("--plug"))
+    except UsageError:
+        return []
+
+
+def on_target(callbacks):
+    """on run by the addressed host itself (Pacemaker's on_target unfencing).
+
+    Returns None when the address is another host (the proxy's "on": wait for it to
+    rejoin); otherwise makes this host fenceable through the addressed lockspaces
+    (sanlk-resetd watching them) and returns the exit status.
+    """
+    from .unfence import DEFAULT_WAIT, addresses_this_host, unfence
+    try:
+        if not addresses_this_host(callbacks.proxy, callbacks.targets):
+            return None
+        text = unfence(callbacks.proxy, callbacks.targets,
+                       wait=callbacks.options.power_timeout or DEFAULT_WAIT)
+    except FenceError as err:
+        fail_line("Failed: %s" % err)
+    print("Fenceable: %s" % text)
+    print("Success: Powered ON")
+    return EXIT_OK
+
+
 class Callbacks:
     """The functions fence_action calls back, bound to one request."""
 
@@ -171,7 +199,7 @@ class Callbacks:
             names = _lockspaces_of(options)
             if action == "monitor":
                 from .health import monitor
-                for line in monitor(self.proxy, names):
+                for line in monitor(self.proxy, names, _targets_of(options)):
                     self._log(line)
                 return {}
             from .status import list_hosts
@@ -199,6 +227,10 @@ def run(options, fence_action, run_delay, proxy_factory=Proxy):
         fail_line("%s" % err)
 
     run_delay(options)
+    if action == "on":
+        status = on_target(callbacks)
+        if status is not None:
+            return status
     return fence_action(None, options, None, callbacks.get_power_status,
                         get_outlet_list=callbacks.list_outlets,
                         reboot_cycle_fn=callbacks.reboot_cycle,

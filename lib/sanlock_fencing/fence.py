@@ -42,18 +42,21 @@ class _Quiet:
 
 
 def _initial_look(proxy, watched, resource_mode):
-    """(view, record, verdict) per target before anything is sent."""
+    """(view, record, verdict) per target before anything is sent.
+
+    Both the target's record and this proxy's own must be readable now: without them
+    the reply and the request cannot be seen on storage, and a reset that cannot be
+    proven must not be started.
+    """
     looks = []
     for item in watched:
         view = proxy.host(item.target.lockspace, item.target.host_id)
         try:
             record = item.reader.read(item.target.host_id)
+            item.reader.read(item.own_host_id)
         except LeaseReadError as err:
-            if view.state in (HostState.DEAD, HostState.FAIL):
-                raise FenceError("%s: cannot read its lease record, so nothing can be proven: %s"
-                                 % (item.target, err)) from None
-            # a running host can still be fenced; the record is read again while watching
-            record = None
+            raise FenceError("nothing was sent: %s, so a reset of %s could not be proven"
+                             % (err, item.target)) from None
         looks.append((item, view, record, lease_verdict(item.target, view, record,
                                                         resource_mode)))
     return looks

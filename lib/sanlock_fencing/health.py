@@ -1,12 +1,19 @@
-"""monitor: is this host able to fence through the addressed lockspaces?"""
+"""monitor: is this host able to fence through the addressed lockspaces?
+
+With host ids in the address it also says, per target, what can be known without
+sending anything: whether the target holds a live lease here, its io_timeout and the
+time a fence of it should take. A target that is not live does not fail monitor: the
+device (this host and its lockspaces) is healthy; fencing that target is what would fail.
+"""
 
 from .errors import FenceError
 from .observe import joined_names
 
 
-def monitor(proxy, lockspaces):
+def monitor(proxy, lockspaces, targets=()):
     """Raise FenceError unless the daemon answers and has joined every lockspace.
 
+    targets: address.Target list (may be empty: then only the lockspaces are checked).
     Returns a list of one-line descriptions of what was checked.
     """
     joined = proxy.joined()
@@ -21,10 +28,48 @@ def monitor(proxy, lockspaces):
                              "in a few seconds" % name)
         if space.removing:
             raise FenceError("this host's sanlock daemon is leaving lockspace %s" % name)
+        _check_storage_readable(space)
         lines.append("lockspace %s joined as host id %d (%s:%d)"
                      % (name, space.host_id, space.path, space.offset))
     if problems:
         raise FenceError("this host's sanlock daemon has not joined lockspace %s (it has "
                          "joined: %s): this host cannot fence through it"
                          % (", ".join(problems), joined_names(joined)))
+    for target in targets:
+        space = joined.get(target.lockspace)
+        if space is not None:
+            lines.append(describe_target(proxy, target, space.host_id))
     return lines
+
+
+def _check_storage_readable(space):
+    """Fencing reads leases from storage: a proxy that cannot is not healthy."""
+    from .lease import LeaseReader, LeaseReadError
+    try:
+        LeaseReader(space.name, space.path, space.offset).read(space.host_id)
+    except LeaseReadError as err:
+        raise FenceError("this host cannot read lockspace %s's leases, so it cannot prove a "
+                         "fence: %s" % (space.name, err)) from None
+
+
+def describe_target(proxy, target, own_host_id):
+    """One line: the target's lease as this host sees it, and the fence time to expect."""
+    from .hoststate import HostState
+    from .timing import expected_fence_seconds
+    if target.host_id == own_host_id:
+        return "%s is this host itself: it cannot fence itself" % target
+    try:
+        view = proxy.host(target.lockspace, target.host_id, retry_seconds=2.0)
+    except FenceError as err:
+        return "%s: cannot tell: %s" % (target, err)
+    if view.state == HostState.FREE:
+        return "%s holds no lease (FREE): nothing to fence through this lockspace" % target
+    if view.state == HostState.LIVE:
+        typical, worst = expected_fence_seconds(view.io_timeout)
+        return ("%s is LIVE (generation %d, io_timeout %d s): a fence should take about "
+                "%d s, at most about %d s, if its sanlk-resetd watches %s"
+                % (target, view.generation, view.io_timeout, typical, worst,
+                   target.lockspace))
+    return ("%s is %s (generation %d, io_timeout %d s): it is not renewing its lease; "
+            "status tells whether a reset is proven"
+            % (target, view.state.name, view.generation, view.io_timeout))

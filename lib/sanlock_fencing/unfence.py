@@ -1,0 +1,116 @@
+"""on, run by the target itself (Pacemaker's on_target unfencing): make this host fenceable.
+
+Pacemaker runs an on_target "on" on the node that joins the cluster, before it starts
+resources. For this agent a node is fenceable through a lockspace when its sanlock
+daemon has joined that lockspace with the addressed host id and a running sanlk-resetd
+watches it. This action checks the first, and registers the lockspace with the local
+sanlk-resetd (through the same state file as fence-sanlock-vdsm-resetd-sync, so it is
+never registered twice); it fails with the reason when the node cannot be made
+fenceable, so that Pacemaker keeps it from running resources.
+"""
+
+import time
+
+from .errors import FenceError, UsageError
+from .resetd_sync import RESETD_MAX_LOCKSPACES, ResetdClient, StateFile, Syncer
+
+DEFAULT_WAIT = 40.0   # waiting for a lockspace being joined or sanlk-resetd starting; below
+                      # Pacemaker's default 60 s action timeout
+
+
+def addresses_this_host(proxy, targets):
+    """True when some target is this host's own host id in a lockspace it has joined.
+
+    Host ids are unique in a lockspace, so such an address names this very host: an
+    "on" for it is an unfencing run on the target (Pacemaker's on_target).
+    """
+    joined = proxy.joined()
+    for target in targets:
+        space = joined.get(target.lockspace)
+        if space is not None and not space.removing and space.host_id == target.host_id:
+            return True
+    return False
+
+
+class _Check:
+    """One look: (done {target: text}, waiting {target: reason}); raises on hopeless cases."""
+
+    def __init__(self, proxy, targets, client, state_file, capacity):
+        self.proxy = proxy
+        self.targets = targets
+        self.client = client
+        self.state_file = state_file
+        self.capacity = capacity
+
+    def __call__(self):
+        done, waiting = {}, {}
+        try:
+            joined = self.proxy.joined()
+        except FenceError as err:
+            return done, {t: str(err) for t in self.targets}
+        ready = []
+        for target in self.targets:
+            space = joined.get(target.lockspace)
+            if space is None or space.removing:
+                waiting[target] = ("this host's sanlock daemon has not joined lockspace %s: "
+                                   "join it before the cluster starts (the storage must be "
+                                   "reachable)" % target.lockspace)
+            elif space.host_id != target.host_id:
+                raise UsageError("the address names host id %d in lockspace %s, but this "
+                                 "host holds host id %d there: check the address (or "
+                                 "pcmk_host_map) for this node"
+                                 % (target.host_id, target.lockspace, space.host_id))
+            elif space.adding:
+                waiting[target] = ("this host's sanlock daemon is still joining lockspace %s"
+                                   % target.lockspace)
+            else:
+                ready.append(target)
+        if not ready:
+            return done, waiting
+        if not self.client.running():
+            reason = ("no sanlk-resetd runs on this host (nothing listens on %s): start it "
+                      "('systemctl enable --now sanlk-resetd'); without it no reset request "
+                      "reaches this host" % self.client.path)
+            waiting.update((t, reason) for t in ready)
+            return done, waiting
+        syncer = Syncer(self.proxy, self.client, self.state_file,
+                        {t.lockspace for t in ready}, self.capacity)
+        result = syncer.step()
+        for target in ready:
+            if target.lockspace in result.registered:
+                done[target] = ("%s is watched by sanlk-resetd: this host can be fenced "
+                                "through it" % target)
+                continue
+            reason = result.pending.get(target.lockspace) or result.problem or "not registered"
+            if "limit" in reason:
+                raise FenceError("%s cannot be watched: sanlk-resetd watches at most %d "
+                                 "lockspaces and that many are registered already; this "
+                                 "host could not be fenced through it"
+                                 % (target, self.capacity))
+            waiting[target] = reason
+        return done, waiting
+
+
+def unfence(proxy, targets, wait=DEFAULT_WAIT, client=None, state_file=None,
+            capacity=RESETD_MAX_LOCKSPACES, sleep=time.sleep, clock=time.monotonic):
+    """Make this host fenceable through every target; return one line saying so.
+
+    Waits up to `wait` seconds for a lockspace still being joined or a sanlk-resetd
+    still starting; raises FenceError with the reason(s) otherwise.
+    """
+    check = _Check(proxy, targets, client or ResetdClient(),
+                   state_file if state_file is not None else StateFile(), capacity)
+    deadline = clock() + wait
+    while True:
+        done, waiting = check()
+        if not waiting:
+            return "; ".join(done[t] for t in targets)
+        if clock() >= deadline:
+            reasons = []
+            for reason in waiting.values():
+                if reason not in reasons:
+                    reasons.append(reason)
+            names = ",".join(str(t) for t in targets if t in waiting)
+            raise FenceError("this host cannot be made fenceable through %s: %s"
+                             % (names, "; ".join(reasons)))
+        sleep(1.0)
