@@ -29,7 +29,8 @@ XSL     := /usr/share/cluster/relaxng/fence2man.xsl
 
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
                 python3-pytest python3-pytest-xdist util-linux procps passwd \
-                python3-venv python3-setuptools dpkg-dev debhelper dh-python
+                python3-venv python3-setuptools dpkg-dev debhelper dh-python \
+                pacemaker pacemaker-cli-utils corosync
 
 .PHONY: all deps check unit demo bench man install uninstall clean
 

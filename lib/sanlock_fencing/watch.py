@@ -233,7 +233,8 @@ class FenceWatch:
         if lease.renewals_after_request >= timing.NO_REPLY_RENEWALS:
             return ("%s renewed its lease %d times after the request reached the storage "
                     "but never acknowledged it: no sanlk-resetd watches lockspace %s on that "
-                    "host (run 'sanlk-reset reg %s' there, or fence it by other means)"
+                    "host (run sanlk-resetd and fence-sanlock-vdsm-resetd-sync there, or "
+                    "'sanlk-reset reg %s'; or fence it by other means)"
                     % (lease.target, lease.renewals_after_request, lease.target.lockspace,
                        lease.target.lockspace))
         if (lease.request_sent_at is not None and lease.request_on_disk_at is None

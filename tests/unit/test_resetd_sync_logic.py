@@ -301,7 +301,16 @@ def test_unfence_fails_at_the_limit(resetd):
 
 # ------------------------------------------------------------------ monitor
 
-def test_monitor_describes_each_target():
+def test_monitor_fails_when_this_host_cannot_read_the_leases():
+    proxy = FakeProxy()
+    proxy.join("a", host_id=1)          # its path does not exist here
+    with pytest.raises(FenceError, match="cannot read lockspace a's leases"):
+        monitor(proxy, ["a"])
+
+
+def test_monitor_describes_each_target(monkeypatch):
+    import sanlock_fencing.health as health
+    monkeypatch.setattr(health, "_check_storage_readable", lambda space: None)
     proxy = FakeProxy()
     proxy.join("a", host_id=1)
     proxy.others[("a", 2)] = HostView(2, 4, 100, 10, HostState.LIVE)
