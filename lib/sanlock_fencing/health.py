@@ -46,7 +46,7 @@ def _check_storage_readable(space):
     """Fencing reads leases from storage: a proxy that cannot is not healthy."""
     from .lease import LeaseReader, LeaseReadError
     try:
-        LeaseReader(space.name, space.path, space.offset).read(space.host_id)
+        LeaseReader(space.name, space.path, space.offset).check_readable()
     except LeaseReadError as err:
         raise FenceError("this host cannot read lockspace %s's leases, so it cannot prove a "
                          "fence: %s" % (space.name, err)) from None

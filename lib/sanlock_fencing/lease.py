@@ -143,6 +143,10 @@ class LeaseReader:
             self._sector_size = size
         return self._sector_size
 
+    def check_readable(self):
+        """Raise LeaseReadError unless the lockspace area can be read with direct I/O."""
+        self._read(self.offset)
+
     def read(self, host_id):
         """Return the LeaseRecord of host_id as it is on disk now."""
         sector = self.sector_size
