@@ -128,3 +128,23 @@ def test_stdin_delay_waits_before_anything(no_daemon_env):
                        env=no_daemon_env)
     assert time.monotonic() - started >= 3
     assert "not running" in assert_one_line_error(result)
+
+
+def test_pacemaker_validate_with_only_a_node_name_as_port(no_daemon_env):
+    """stonith_admin --validate sends a made-up node name as port (pcmk_host_map supplies
+    the host id at fence time): a bare lockspace is then valid."""
+    stdin = "action=validate-all\nnodename=node1\nport=node1\nipaddr=myls\n"
+    result = run_agent(stdin=stdin, env=no_daemon_env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_pacemaker_node_name_as_port_with_a_full_address_is_ignored(no_daemon_env):
+    stdin = "action=status\nnodename=node2\nport=node2\nipaddr=myls:2\n"
+    line = assert_one_line_error(run_agent(stdin=stdin, env=no_daemon_env))
+    assert "not running" in line      # got past validation to the daemon
+
+
+def test_pacemaker_unmapped_node_name_says_to_set_pcmk_host_map(no_daemon_env):
+    stdin = "action=reboot\nnodename=node2\nport=node2\nipaddr=myls\n"
+    line = assert_one_line_error(run_agent(stdin=stdin, env=no_daemon_env))
+    assert 'pcmk_host_map="node2:HOST_ID"' in line

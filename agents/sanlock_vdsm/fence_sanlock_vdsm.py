@@ -62,6 +62,10 @@ def define_options():
     # vdsm always sends agent=<name>; the library declares it as a flag and warns on it
     all_opt["agent"].update(getopt=":", longopt="agent")
 
+    # Pacemaker sends the target's node name; declared so that it can be told apart from a
+    # host id in port (see sanlock_fencing.agent.pacemaker_port)
+    all_opt["nodename"] = {"getopt": ":", "longopt": "nodename", "help": "", "required": "0",
+                           "shortdesc": "", "order": 1}
     all_opt["resource_mode"] = {
         "getopt": ":",
         "longopt": "resource-mode",
@@ -138,7 +142,7 @@ DOCS = {
 }
 
 DEVICE_OPT = ["ipaddr", "port", "no_port", "login", "no_login", "passwd", "no_password", "method",
-              "resource_mode", "sysrq_reboot", "on_target"]
+              "resource_mode", "sysrq_reboot", "on_target", "nodename"]
 
 
 def main():

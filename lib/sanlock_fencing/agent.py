@@ -77,9 +77,39 @@ def boolean_option(options, key, name):
                      % (name, options.get(key)))
 
 
-def settings(options):
-    """(targets, FenceOptions, verbose) from the library's options; validates everything."""
-    targets = parse_targets(options.get("--ip"), options.get("--plug"))
+def pacemaker_port(options):
+    """The port option, less Pacemaker's node name.
+
+    Pacemaker passes the target node's name as port when pcmk_host_map does not map it
+    (always in validate, and for devices with pcmk_host_list). Returns (port, node): port
+    None and the node name when port is just that name.
+    """
+    port, node = options.get("--plug"), options.get("--nodename")
+    if port is not None and node is not None and port.strip() == node.strip() \
+            and not port.strip().isdigit():
+        return None, node
+    return port, None
+
+
+def settings(options, validating=False):
+    """(targets, FenceOptions) from the library's options; validates everything.
+
+    validating: validate-all, where Pacemaker sends a made-up node name as port; a bare
+    lockspace is then accepted, since pcmk_host_map supplies the host id at fence time.
+    """
+    port, node = pacemaker_port(options)
+    try:
+        targets = parse_targets(options.get("--ip"), port)
+    except UsageError as err:
+        if node is None or "names no host id" not in str(err):
+            raise
+        if validating:
+            _lockspaces_of(options)
+            targets = []
+        else:
+            raise UsageError("%s; Pacemaker gave node name '%s' as port: map it to its host "
+                             "id with pcmk_host_map=\"%s:HOST_ID\", or address "
+                             "LOCKSPACE:HOST_ID" % (err, node, node)) from None
     resource_mode = boolean_option(options, "--resource-mode", "resource_mode")
     sysrq_reboot = boolean_option(options, "--sysrq-reboot", "sysrq_reboot")
     try:
@@ -218,7 +248,7 @@ def run(options, fence_action, run_delay, proxy_factory=Proxy):
             callbacks = Callbacks(None, [], FenceOptions(resource_mode=resource_mode), verbose)
             _lockspaces_of(options)
         else:
-            targets, fence_options = settings(options)
+            targets, fence_options = settings(options, validating=action == "validate-all")
             callbacks = Callbacks(None, targets, fence_options, verbose)
         if action == "validate-all":
             return EXIT_OK
