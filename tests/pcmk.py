@@ -32,7 +32,7 @@ import subprocess
 import time
 from xml.etree import ElementTree
 
-from simcluster import _log_tail, _pdeathsig_preexec, _Proc, _Spawner, wait_for
+from simcluster import _children, _log_tail, _pdeathsig_preexec, _Proc, _Spawner, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODE_NAME = "node1"
@@ -111,21 +111,6 @@ def install_agent():
     if result.returncode != 0:
         raise RuntimeError("make install failed: %s %s" % (result.stdout, result.stderr))
     return "/usr/sbin/fence_sanlock_vdsm"
-
-
-def _children(pid):
-    kids = []
-    try:
-        tasks = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return kids
-    for tid in tasks:
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                kids.extend(int(x) for x in f.read().split())
-        except OSError:
-            pass
-    return kids
 
 
 def _comm(pid):
