@@ -27,24 +27,30 @@ MANPAGE := man/fence_sanlock_vdsm.8
 RNG     := /usr/share/cluster/relaxng/metadata.rng
 XSL     := /usr/share/cluster/relaxng/fence2man.xsl
 
+DEB_BUILD_PACKAGES := dpkg-dev debhelper dh-python
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
                 python3-pytest python3-pytest-xdist util-linux procps passwd \
-                python3-venv python3-setuptools dpkg-dev debhelper dh-python \
+                python3-venv python3-setuptools $(DEB_BUILD_PACKAGES) \
                 pacemaker pacemaker-cli-utils corosync
+
+# $(call install_missing,PACKAGES,WHO): apt-get those of PACKAGES not installed yet
+define install_missing
+	@missing=""; for p in $(1); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" \
+	        || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "$(2): all Debian packages present"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "$(2) needs:$$missing (apt-get install, as root)" >&2; exit 1; \
+	else echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+endef
 
 .PHONY: all deps check unit demo bench man install uninstall clean
 
 all: man
 
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" \
-	        || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	else echo "all Debian packages present"; fi
+	$(call install_missing,$(DEB_PACKAGES),make deps)
 
 check: deps
 	$(PYTHON) -m pytest -n $(TEST_JOBS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS) tests
@@ -94,22 +100,13 @@ clean:
 # .changes stay in $(DEB_DIR). The package's files are what 'make install' lays out
 # (debian/rules); dh_python3 byte-compiles the library at install, removes it at removal.
 
-DEB_BUILD_PACKAGES := dpkg-dev debhelper dh-python
 DEB_DIR     := build/deb
 DEB_VERSION  = $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 LIB_VERSION  = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lib/sanlock_fencing/__init__.py)
 
 .PHONY: deb
 deb:
-	@missing=""; for p in $(DEB_BUILD_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" \
-	        || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    if [ "$$(id -u)" != 0 ]; then echo "make deb needs:$$missing (apt-get install)" >&2; exit 1; fi; \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call install_missing,$(DEB_BUILD_PACKAGES),make deb)
 	@if [ "$(DEB_VERSION)" != "$(LIB_VERSION)" ]; then \
 	    echo "debian/changelog is at version '$(DEB_VERSION)' but the library at" \
 	         "'$(LIB_VERSION)': add a changelog entry (dch -v $(LIB_VERSION))" >&2; exit 1; \

@@ -164,6 +164,25 @@ def _proc_stat(pid):
     return rest[0], int(rest[19])
 
 
+def _threads_finished(pid):
+    """True when pid is gone or every thread of it is a zombie: a killed
+    multi-threaded process shows Z for its main thread while other threads still
+    finish (and still hold e.g. its pid-file lock)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return True
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid), "rb") as f:
+                data = f.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        if data[data.rindex(")") + 2:].split()[0] not in ("Z", "X"):
+            return False
+    return True
+
+
 def _children(pid):
     kids = []
     try:
@@ -193,28 +212,14 @@ class _Proc:
     def alive(self):
         """True until the process has fully exited.
 
-        A killed multi-threaded process shows state Z for its main thread while
-        other threads are still finishing (and still hold e.g. its pid-file
-        lock), so Z alone is not "dead": our own children count as dead once
-        reaped; other processes once every thread is a zombie (or gone)."""
+        Z alone is not "dead" (see _threads_finished): our own children count
+        as dead once reaped; other processes once every thread has finished."""
         if self.popen is not None:
             return self.popen.poll() is None
         st = _proc_stat(self.pid)
         if st is None or self.starttime is None or st[1] != self.starttime:
             return False
-        try:
-            tids = os.listdir("/proc/%d/task" % self.pid)
-        except OSError:
-            return False
-        for tid in tids:
-            try:
-                with open("/proc/%d/task/%s/stat" % (self.pid, tid), "rb") as f:
-                    data = f.read().decode("ascii", "replace")
-            except OSError:
-                continue
-            if data[data.rindex(")") + 2:].split()[0] not in ("Z", "X"):
-                return True
-        return False
+        return not _threads_finished(self.pid)
 
     def signal(self, sig):
         if not self.alive():

@@ -15,27 +15,11 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from simcluster import (  # noqa: E402
-    EVENT_RESETTING, HOST_LIVE, SimCluster, SimClusterError, wait_for)
+    EVENT_RESETTING, HOST_LIVE, SimCluster, SimClusterError, _threads_finished, wait_for)
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/usr/sbin/sanlk-resetd") or os.geteuid() != 0,
     reason="needs root and the sanlock / sanlk-reset packages")
-
-
-def _dead(pid):
-    """pid gone, or every thread of it a zombie (pids may be reaped by init late)."""
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return True
-    for tid in tids:
-        try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-                    return False
-        except OSError:
-            pass
-    return True
 
 
 def test_wait_for():
@@ -98,7 +82,8 @@ def test_reset_watchdog_restart_and_stop():
         assert len(pids) >= 4 * 2 + 2 + 2           # daemons+helpers, resetds, new ones
     finally:
         c.stop()
-    assert pids and all(_dead(p) for p in pids), [p for p in pids if not _dead(p)]
+    assert pids and all(_threads_finished(p) for p in pids), \
+        [p for p in pids if not _threads_finished(p)]
     assert c.alive_pids() == []
     assert not os.path.exists(c.workdir)
     c.stop()    # idempotent
@@ -143,4 +128,4 @@ def test_two_clusters_4k_and_lockspaces():
     finally:
         a.stop()
         b.stop()
-    assert all(_dead(p) for p in pids)
+    assert all(_threads_finished(p) for p in pids)
