@@ -8,7 +8,7 @@ status/fence, and makes every failure a single line on stderr with exit status 1
 import logging
 import sys
 
-from .address import parse_targets
+from .address import check_lockspace_name, parse_targets
 from .errors import FenceError, UsageError
 from .proxy import Proxy
 from .settings import FenceOptions
@@ -133,7 +133,8 @@ def _lockspaces_of(options):
             names.append(name)
     if not names:
         raise UsageError("no lockspace given: set ipaddr (-a) to the lockspace name")
-    parse_targets(",".join("%s:1" % n for n in names))   # validates the names
+    for name in names:
+        check_lockspace_name(name)
     return names
 
 

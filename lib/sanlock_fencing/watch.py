@@ -90,6 +90,11 @@ class FenceWatch:
             self.note(now, "reset request sent to %s (generation %d)"
                       % (target, lease.request_generation))
 
+    def awaits_request_on_disk(self, target):
+        """Whether this proxy's own lease still has to show the request."""
+        lease = self.leases[target]
+        return lease.request_sent_at is not None and lease.request_on_disk_at is None
+
     def own_record(self, target, record, now, request_event):
         """This proxy's own lease: the request is on storage once a renewal after the
         request carries our event (an earlier request may have left the same value)."""
