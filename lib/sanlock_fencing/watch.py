@@ -54,6 +54,7 @@ class LeaseWatch:
     own_timestamp_at_send: int = None   # this proxy's lease timestamp when the request was set
     request_on_disk_at: float = None
     last_timestamp: int = None
+    last_read_at: float = None     # when this lease was last read from disk
     last_renewal_at: float = None  # when a new timestamp (same generation) was first seen
     renewals_after_request: int = 0
     reply_seen_at: float = None
@@ -109,6 +110,7 @@ class FenceWatch:
 
     def target_record(self, target, record, now):
         lease = self.leases[target]
+        lease.last_read_at = now
         if record.owner_generation > lease.request_generation:
             if not lease.newer_generation:
                 self.note(now, "%s rejoined with generation %d" % (target,
@@ -206,7 +208,12 @@ class FenceWatch:
 
         if anchor is not None:
             deadline = self.watchdog_deadline()
-            if now >= deadline:
+            # the silence after the bound must have been seen on disk: a lease that could
+            # not be read since then proves nothing, so keep waiting (power_timeout ends it)
+            seen = all(l.newer_generation or (l.last_read_at is not None
+                                              and l.last_read_at >= deadline)
+                       for l in leases)
+            if now >= deadline and seen:
                 who = ", ".join(str(l.target) for l in leases if l.replied)
                 return Decision(Outcome.PROVEN,
                                 "%s acknowledged the reset %.0f s ago and has not renewed its "

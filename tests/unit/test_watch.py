@@ -71,8 +71,19 @@ def test_proof_3_watchdog_bound_passes_before_dead():
     watch.target_record(T, rec(210), 60.0)          # renewals before the bound are fine
     deadline = 40.0 + BOUND + timing.watchdog_margin(10)
     assert watch.decide(deadline - 0.1).outcome == Outcome.WAIT
+    watch.target_record(T, rec(210), deadline)      # read again: still silent
     decision = watch.decide(deadline)
     assert decision.outcome == Outcome.PROVEN and "watchdog" in decision.message
+
+
+def test_watchdog_bound_needs_the_lease_read_after_it():
+    """Unreadable storage after the bound is no evidence of silence: no proof, wait."""
+    watch = new_watch(io=10)
+    reply(watch, 40.0)
+    deadline = 40.0 + BOUND + timing.watchdog_margin(10)
+    assert watch.decide(deadline + 30).outcome == Outcome.WAIT
+    watch.target_record(T, rec(200, events.RESETTING), deadline + 31)
+    assert watch.decide(deadline + 31).outcome == Outcome.PROVEN
 
 
 def test_renewal_after_the_bound_means_the_watchdog_failed():
