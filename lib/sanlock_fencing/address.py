@@ -13,11 +13,23 @@ partial action.
 
 from .errors import UsageError
 
+
+class MissingHostId(UsageError):
+    """A bare lockspace in the address and no port: the host id is missing."""
+
 MAX_LOCKSPACE_NAME_BYTES = 48   # sanlock's SANLK_NAME_LEN, part of the on-disk format
 MIN_HOST_ID = 1
 MAX_HOST_ID = 2000              # sanlock's limit (512-byte sectors, 1M alignment)
 
 ADDRESS_FORMS = "LOCKSPACE:HOST_ID[,LOCKSPACE:HOST_ID...] or LOCKSPACE with port=HOST_ID"
+
+
+def shown(text):
+    """text quoted for a message, with control characters (a NUL byte ...) made visible."""
+    if text is None:
+        return "(none)"
+    body = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+    return "'%s'" % body
 
 
 class Target:
@@ -44,10 +56,6 @@ class Target:
     def __repr__(self):
         return "Target(%r, %d)" % (self.lockspace, self.host_id)
 
-    @property
-    def lockspace_bytes(self):
-        return self.lockspace.encode("utf-8")
-
     def __str__(self):
         return "%s:%d" % (self.lockspace, self.host_id)
 
@@ -57,8 +65,8 @@ def parse_host_id(text, what="host id", where=""):
     value = text.strip()
     if not value.isascii() or not value.isdigit() or \
             not MIN_HOST_ID <= int(value) <= MAX_HOST_ID:
-        raise UsageError("invalid %s '%s'%s: expected an integer from %d to %d"
-                         % (what, text, where, MIN_HOST_ID, MAX_HOST_ID))
+        raise UsageError("invalid %s %s%s: expected an integer from %d to %d"
+                         % (what, shown(text), where, MIN_HOST_ID, MAX_HOST_ID))
     return int(value)
 
 
@@ -67,15 +75,15 @@ def check_lockspace_name(name):
     if not name:
         raise UsageError("empty lockspace name in the address: expected %s" % ADDRESS_FORMS)
     if ":" in name:
-        raise UsageError("invalid lockspace name '%s': it may not contain ':'; expected %s"
-                         % (name, ADDRESS_FORMS))
+        raise UsageError("invalid lockspace name %s: it may not contain ':'; expected %s"
+                         % (shown(name), ADDRESS_FORMS))
     if any(ch.isspace() for ch in name) or not name.isprintable():
-        raise UsageError("invalid lockspace name %r: it may not contain spaces or control "
-                         "characters" % name)
+        raise UsageError("invalid lockspace name %s: it may not contain spaces or control "
+                         "characters" % shown(name))
     size = len(name.encode("utf-8"))
     if size > MAX_LOCKSPACE_NAME_BYTES:
-        raise UsageError("invalid lockspace name '%s': %d bytes, sanlock allows at most %d"
-                         % (name, size, MAX_LOCKSPACE_NAME_BYTES))
+        raise UsageError("invalid lockspace name %s: %d bytes, sanlock allows at most %d"
+                         % (shown(name), size, MAX_LOCKSPACE_NAME_BYTES))
 
 
 def parse_targets(address, port=None):
@@ -93,20 +101,21 @@ def parse_targets(address, port=None):
     for item in address.strip().split(","):
         item = item.strip()
         if not item:
-            raise UsageError("empty item in address '%s': expected %s" % (address, ADDRESS_FORMS))
+            raise UsageError("empty item in address %s: expected %s" % (shown(address),
+                                                                       ADDRESS_FORMS))
         if ":" in item:
             name, _, id_text = item.rpartition(":")
             check_lockspace_name(name)
-            host_id = parse_host_id(id_text, where=" in '%s'" % item)
+            host_id = parse_host_id(id_text, where=" in %s" % shown(item))
             if port_id is not None and port_id != host_id:
-                raise UsageError("port %d contradicts host id %d in address '%s': give the "
+                raise UsageError("port %d contradicts host id %d in address %s: give the "
                                  "host id once, in the address or in port"
-                                 % (port_id, host_id, item))
+                                 % (port_id, host_id, shown(item)))
         else:
             check_lockspace_name(item)
             if port_id is None:
-                raise UsageError("address '%s' names no host id: use LOCKSPACE:HOST_ID or "
-                                 "set port to the host id" % item)
+                raise MissingHostId("address %s names no host id: use LOCKSPACE:HOST_ID or "
+                                    "set port to the host id" % shown(item))
             host_id = port_id
         targets.append(Target(name if ":" in item else item, host_id))
 
@@ -119,6 +128,3 @@ def parse_targets(address, port=None):
                                                            target.host_id))
     return sorted(set(targets))
 
-
-def describe(targets):
-    return ",".join(str(t) for t in targets)

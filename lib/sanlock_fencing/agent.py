@@ -8,10 +8,13 @@ status/fence, and makes every failure a single line on stderr with exit status 1
 import logging
 import sys
 
-from .address import check_lockspace_name, parse_targets
+from .address import MissingHostId, check_lockspace_name, parse_targets, shown
 from .errors import FenceError, UsageError
+from .evidence_store import EvidenceStore
+from .fence import FenceOptions
 from .proxy import Proxy
-from .settings import FenceOptions
+from .world import HostWorld, place_targets
+from . import timing
 
 TRUE_WORDS = ("1", "yes", "on", "true")
 FALSE_WORDS = ("0", "no", "off", "false")
@@ -67,14 +70,20 @@ def one_line_fail_usage(message="", stop=True):
 
 
 def boolean_option(options, key, name):
-    """Value of a yes/no option given as text; raises UsageError for anything else."""
+    """Value of a yes/no option given as text; raises UsageError for anything else.
+
+    An empty value is refused rather than read either way: these options change what
+    counts as proof, so they are on only when someone wrote yes.
+    """
     value = str(options.get(key, "0")).strip().lower()
-    if value in TRUE_WORDS or value == "":
+    if value in TRUE_WORDS:
         return True
     if value in FALSE_WORDS:
         return False
-    raise UsageError("invalid %s '%s': expected 1/yes/true or 0/no/false"
-                     % (name, options.get(key)))
+    if value == "":
+        raise UsageError("%s has no value: set it to 1 (yes) or 0 (no)" % name)
+    raise UsageError("invalid %s %s: expected 1/yes/true or 0/no/false"
+                     % (name, shown(options.get(key))))
 
 
 def pacemaker_port(options):
@@ -101,7 +110,7 @@ def settings(options, validating=False):
     try:
         targets = parse_targets(options.get("--ip"), port)
     except UsageError as err:
-        if node is None or "names no host id" not in str(err):
+        if node is None or not isinstance(err, MissingHostId):
             raise
         if validating:
             _lockspaces_of(options)
@@ -120,7 +129,8 @@ def settings(options, validating=False):
     if power_timeout < 0:
         raise UsageError("invalid power_timeout '%s': expected 0 (no limit) or more seconds"
                          % options.get("--power-timeout"))
-    return targets, FenceOptions(resource_mode, sysrq_reboot, power_timeout)
+    return targets, FenceOptions(resource_mode, sysrq_reboot, power_timeout,
+                                 timing.configured_fire_timeout())
 
 
 def _lockspaces_of(options):
@@ -154,10 +164,11 @@ def on_target(callbacks):
     (sanlk-resetd watching them) and returns the exit status.
     """
     from .unfence import DEFAULT_WAIT, addresses_this_host, unfence
+    proxy = callbacks.world.proxy
     try:
-        if not addresses_this_host(callbacks.proxy, callbacks.targets):
+        if not addresses_this_host(proxy, callbacks.targets):
             return None
-        text = unfence(callbacks.proxy, callbacks.targets,
+        text = unfence(proxy, callbacks.targets,
                        wait=callbacks.options.power_timeout or DEFAULT_WAIT)
     except FenceError as err:
         fail_line("Failed: %s" % err)
@@ -166,11 +177,34 @@ def on_target(callbacks):
     return EXIT_OK
 
 
+def check_targets_here(world, targets):
+    """Everything about the targets this host can check before a delay or any action:
+    this host joined their lockspaces, none is this host itself, each host id fits its
+    lockspace. Raises UsageError/FenceError."""
+    placed, _missing = place_targets(world.joined(), targets)
+    for target, space in placed:
+        from .lease import LeaseReader, LeaseReadError
+        reader = LeaseReader(space.name, space.path, space.offset)
+        try:
+            from . import bounded
+            size, capacity, align = bounded.call(reader.geometry, 10.0,
+                                                 "reading lockspace %s" % space.name)
+        except (LeaseReadError, bounded.CallTimeout) as err:
+            raise FenceError("cannot read lockspace %s's leases, so a reset of %s could not be "
+                             "proven: %s" % (space.name, target, err)) from None
+        finally:
+            reader.close()
+        if target.host_id > capacity:
+            raise UsageError("host id %d is beyond lockspace %s, which holds host ids 1 to %d "
+                             "(%d-byte sectors, %d MiB alignment): check the address"
+                             % (target.host_id, target.lockspace, capacity, size, align >> 20))
+
+
 class Callbacks:
     """The functions fence_action calls back, bound to one request."""
 
-    def __init__(self, proxy, targets, fence_options, verbose):
-        self.proxy = proxy
+    def __init__(self, world, targets, fence_options, verbose):
+        self.world = world
         self.targets = targets
         self.options = fence_options
         self.verbose = verbose
@@ -180,17 +214,16 @@ class Callbacks:
             logging.info("%s", text)
 
     def get_power_status(self, _conn, options):
-        from .proof import Power
-        from .status import host_status
+        from .status import Power, host_status
         try:
-            verdict = host_status(self.proxy, self.targets, self.options.resource_mode,
-                                  log=self._log)
+            verdict = host_status(self.world, self.targets, self.options.resource_mode,
+                                  self.options.fire_timeout, log=self._log)
         except FenceError as err:
             fail_line("Failed: %s" % err)
         if verdict.power == Power.UNPROVEN:
             if options.get("--action") in ("off", "reboot"):
                 fail_line("Failed: nothing was sent: %s" % verdict.reason)
-            fail_line("Failed: cannot call the host off: %s" % verdict.reason)
+            fail_line("Failed: cannot tell whether the host is off: %s" % verdict.reason)
         if verdict.power == Power.OFF and options.get("--action") in ("status", "off"):
             print("Proof: %s" % verdict.reason)
         return "on" if verdict.power == Power.ON else "off"
@@ -203,7 +236,7 @@ class Callbacks:
         if options.get("--action") == "on":
             from .fence import wait_until_on
             try:
-                text = wait_until_on(self.proxy, self.targets,
+                text = wait_until_on(self.world, self.targets,
                                      float(options.get("--power-timeout", 0) or 0),
                                      self._progress())
             except FenceError as err:
@@ -216,9 +249,11 @@ class Callbacks:
         return self._fence()
 
     def _fence(self):
+        import os
         from .fence import fence   # the fence machinery loads only when fencing
         try:
-            result = fence(self.proxy, self.targets, self.options, self._progress())
+            result = fence(self.world, self.targets, self.options, self._progress(),
+                           writer="fence-%d" % os.getpid())
         except FenceError as err:
             fail_line("Failed: %s" % err)
         print("%s: %s" % ("Already off" if result.already_off else "Proof", result.proof))
@@ -230,32 +265,44 @@ class Callbacks:
             names = _lockspaces_of(options)
             if action == "monitor":
                 from .health import monitor
-                for line in monitor(self.proxy, names, _targets_of(options)):
+                for line in monitor(self.world.proxy, names, _targets_of(options)):
                     self._log(line)
                 return {}
             from .status import list_hosts
-            return list_hosts(self.proxy, names, self.options.resource_mode)
+            return list_hosts(self.world, names, self.options.resource_mode,
+                              self.options.fire_timeout)
         except FenceError as err:
             fail_line("Failed: %s" % err)
 
 
-def run(options, fence_action, run_delay, proxy_factory=Proxy):
-    """Do options["--action"]; returns the exit status (fence_action's, or ours)."""
+def make_world(proxy_factory=Proxy):
+    return HostWorld(proxy_factory(), EvidenceStore())
+
+
+def run(options, fence_action, run_delay, world_factory=make_world):
+    """Do options["--action"]; returns the exit status (fence_action's, or ours).
+
+    Everything that can be checked is checked before the delay: bad input never waits.
+    """
     action = options["--action"]
     verbose = "--verbose" in options
     try:
         if action in ("list", "list-status", "monitor"):
             resource_mode = boolean_option(options, "--resource-mode", "resource_mode")
-            callbacks = Callbacks(None, [], FenceOptions(resource_mode=resource_mode), verbose)
+            callbacks = Callbacks(None, [], FenceOptions(
+                resource_mode=resource_mode, fire_timeout=timing.configured_fire_timeout()),
+                verbose)
             _lockspaces_of(options)
         else:
             targets, fence_options = settings(options, validating=action == "validate-all")
             callbacks = Callbacks(None, targets, fence_options, verbose)
         if action == "validate-all":
             return EXIT_OK
-        callbacks.proxy = proxy_factory()
+        callbacks.world = world_factory()
+        if action in ("off", "reboot", "status"):
+            check_targets_here(callbacks.world, callbacks.targets)
     except FenceError as err:
-        fail_line("%s" % err)
+        fail_line("%s" % err if isinstance(err, UsageError) else "Failed: %s" % err)
 
     run_delay(options)
     if action == "on":

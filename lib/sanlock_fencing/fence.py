@@ -1,34 +1,39 @@
 """off and reboot: send a sanlk-resetd reset request and watch until it is proven.
 
-The loop reads, every POLL_INTERVAL, everything that can carry evidence: pending
-events (all of them, before deciding anything), the target's delta lease on disk
-(the reply lands there one daemon renewal before the event reaches us), this
-proxy's own lease (to know when the request reached the storage), and the state
-the proxy's daemon computes. watch.FenceWatch turns that into a decision.
+Every POLL_INTERVAL the loop reads what can carry evidence: pending events, the
+target's delta lease on storage (the reply lands there one renewal before its
+event reaches us), this proxy's own lease until the request is on storage, and the
+state this proxy's daemon computes. evidence.judge() turns that into a verdict.
 Anything unexpected ends the fence as a failure: a timeout is never success.
+
+The loop takes a World (world.py): its clock, daemon and storage reads are
+parameters, so unit tests run it through made-up timelines.
 """
 
-import time
-from dataclasses import dataclass
+from collections import namedtuple
 
+from . import evidence, events, timing
 from .errors import FenceError
-from .hoststate import HostState
-from .lease import LeaseReadError
-from .observe import resolve
-from .proof import Power, host_verdict, lease_verdict
-from .proxy import ProxyError
-from .settings import FenceOptions  # noqa: F401  (re-exported for callers)
-from .watch import FenceWatch, LeaseWatch, Outcome
-from . import events, timing
+from .evidence import LeaseEvidence, Outcome
+from .proxy import EventSlotBusy, ProxyError
+from .world import place_targets
+
+# resource_mode: an expired lease alone proves the host off
+# sysrq_reboot:  also request REBOOT (sanlk-resetd -b 1)
+# power_timeout: overall bound in seconds; 0: none (Pacemaker bounds the agent itself)
+# fire_timeout:  the watchdog fire timeout the bound assumes (sanlock.conf)
+FenceOptions = namedtuple("FenceOptions", "resource_mode sysrq_reboot power_timeout "
+                                          "fire_timeout",
+                          defaults=(False, False, 0, timing.DEFAULT_FIRE_TIMEOUT))
+
+FenceResult = namedtuple("FenceResult", "already_off proof")
 
 
-@dataclass(frozen=True)
-class FenceResult:
-    already_off: bool
-    proof: str
+class OwnHostReset(FenceError):
+    """A reset request addressed to this proxy arrived while it was fencing."""
 
 
-class _Quiet:
+class Quiet:
     """Progress sink that shows nothing."""
 
     def phase(self, text):
@@ -41,177 +46,225 @@ class _Quiet:
         pass
 
 
-def _initial_look(proxy, watched, resource_mode):
-    """(view, record, verdict) per target before anything is sent.
+class Fence:
+    """One fence of one host through the lockspaces this proxy shares with it."""
 
-    Both the target's record and this proxy's own must be readable now: without them
-    the reply and the request cannot be seen on storage, and a reset that cannot be
-    proven must not be started.
-    """
-    looks = []
-    for item in watched:
-        view = proxy.host(item.target.lockspace, item.target.host_id)
-        try:
-            record = item.reader.read(item.target.host_id)
-            item.reader.read(item.own_host_id)
-        except LeaseReadError as err:
-            raise FenceError("nothing was sent: %s, so a reset of %s could not be proven"
-                             % (err, item.target)) from None
-        looks.append((item, view, record, lease_verdict(item.target, view, record,
-                                                        resource_mode)))
-    return looks
+    def __init__(self, world, targets, options, progress=None, writer=None):
+        self.world = world
+        self.options = options
+        self.progress = progress or Quiet()
+        self.writer = writer
+        self.bound = timing.watchdog_bound(options.fire_timeout)
+        self.started = world.clock()
+        self.deadline = self.started + options.power_timeout if options.power_timeout \
+            else None
+        self.placed, missing = place_targets(world.joined(), targets)
+        for target in missing:
+            self.step("%s: this host has not joined lockspace %s; not sent there"
+                      % (target, target.lockspace))
+        self.leases = []
+        self.handles = []
+        self.request = events.request_value(options.sysrq_reboot)
 
+    # -- output ------------------------------------------------------------------------
 
-def _own_timestamp(item):
-    """This proxy's lease timestamp now, to see the next renewal carry the request."""
-    try:
-        return item.reader.read(item.own_host_id).timestamp
-    except LeaseReadError:
+    def step(self, text):
+        if text:
+            self.progress.step(self.world.clock() - self.started, text)
+
+    def save(self):
+        if self.world.store is not None and self.writer:
+            for ev in self.leases:
+                self.world.store.save(ev, self.writer)
+
+    # -- the steps -----------------------------------------------------------------------
+
+    def first_look(self):
+        """LeaseEvidence per target before anything is sent, with what observers here kept.
+
+        The target's record and this proxy's own must be readable now: without them
+        neither the request nor the reply can be seen on storage, and a reset that
+        cannot be proven must not be started.
+        """
+        for target, space in self.placed:
+            look = self.world.look(target.lockspace, target.host_id)
+            read = self.world.read(space, target.host_id, wait=timing.POLL_INTERVAL * 8)
+            own = self.world.read(space, space.host_id, wait=timing.POLL_INTERVAL * 8)
+            for what in (read, own):
+                if what.error is not None:
+                    raise FenceError("nothing was sent: %s, so a reset of %s could not be "
+                                     "proven" % (what.error, target))
+            generation = max(look.view.generation, read.record.owner_generation)
+            ev = LeaseEvidence(target.lockspace, target.host_id, generation,
+                               io_timeout=read.record.io_timeout or look.view.io_timeout
+                               or timing.DEFAULT_IO_TIMEOUT)
+            self.step(evidence.observe_record(ev, read, self.bound))
+            self.step(evidence.observe_view(ev, look, self.bound))
+            self._import_kept(ev)
+            self.leases.append(ev)
+        return evidence.judge(self.leases, self.world.clock(), self.bound,
+                              self.options.resource_mode, fencing=False)
+
+    def _import_kept(self, ev):
+        """What an earlier fence or the witness on this host saw of this generation."""
+        if self.world.store is None:
+            return
+        for writer, kept in sorted(self.world.store.load(ev.lockspace, ev.host_id,
+                                                         ev.generation).items()):
+            if kept.failure and not ev.failure:
+                ev.failure = kept.failure
+                self.step("kept by %s: %s" % (writer, kept.failure))
+            if kept.credited:
+                self.step(evidence.credit_reply(ev, kept.reply_anchor, kept.reply_ts,
+                                                kept.reply_event, "seen by %s" % writer))
+
+    def send(self):
+        # register before sending: replies to this request must not be missed
+        for target, _ in self.placed:
+            handle = self.world.register_events(target.lockspace)
+            self.handles.append((target, handle))
+            self.world.read_events(handle)
+        for (target, space), ev in zip(self.placed, self.leases):
+            self.progress.phase("sending the reset request to %s" % target)
+            own = self.world.read(space, space.host_id, wait=timing.POLL_INTERVAL * 8)
+            own_ts = own.record.timestamp if own.record is not None else None
+            self._send_one(target, ev)
+            self.step(evidence.request_sent(ev, self.world.clock(), own_ts))
+
+    def _send_one(self, target, ev):
+        """set_event, waiting our turn while the lockspace's event slot holds another value.
+
+        The daemon has one event slot per lockspace: the same value is shared (each
+        target's bit stays set), a different one is refused with EBUSY until the
+        earlier one has been out for 6 io_timeouts.
+        """
+        waiting = False
+        while True:
+            try:
+                self.world.send_event(target.lockspace, target.host_id, ev.generation,
+                                      self.request)
+                return
+            except EventSlotBusy:
+                if not waiting:
+                    self.step("the event slot of lockspace %s on this host is busy with "
+                              "another kind of request; waiting for it" % target.lockspace)
+                    waiting = True
+                if self.deadline is not None and self.world.clock() >= self.deadline:
+                    raise FenceError("lockspace %s's event slot on this host stayed busy "
+                                     "with another kind of request until power_timeout: "
+                                     "retry later" % target.lockspace) from None
+                self.world.sleep(timing.POLL_INTERVAL)
+
+    def observe(self):
+        """One round of observations."""
+        for target, handle in self.handles:
+            for event in self.world.read_events(handle):
+                self.step(self._event_note(target, event))
+        for (target, space), ev in zip(self.placed, self.leases):
+            if ev.request_sent_at is not None and ev.request_on_disk_at is None:
+                own = self.world.read(space, space.host_id, wait=timing.POLL_INTERVAL)
+                self.step(evidence.observe_own_record(ev, own, self.request))
+            read = self.world.read(space, target.host_id, wait=timing.POLL_INTERVAL)
+            was_credited = ev.credited
+            self.step(evidence.observe_record(ev, read, self.bound))
+            self.step(evidence.observe_view(ev, self.world.look(target.lockspace,
+                                                                target.host_id), self.bound))
+            if ev.credited and not was_credited:
+                self.save()     # a retry of a killed fence starts from here
+
+    def _event_note(self, target, event):
+        if event.get("event", 0) & events.REQUEST_BITS:
+            # our daemon hands us an event only when the sender set our bit: someone is
+            # resetting this very host, and this fence cannot outlive it
+            raise OwnHostReset(
+                "this host is being reset: host %d sent it a %s request in lockspace %s; "
+                "its fence of %s cannot complete (if both hosts lost their network, the "
+                "one reset first loses; see the documentation on mutual fencing)"
+                % (event.get("from_host_id", 0), events.name(event["event"]),
+                   target.lockspace, target))
+        if event.get("from_host_id") == target.host_id and event.get("event", 0) & \
+                events.REPLY_BITS:
+            return ("event: %s from %s generation %d"
+                    % (events.name(event["event"]), target, event.get("from_generation", 0)))
         return None
 
+    def loop(self):
+        while True:
+            self.observe()
+            now = self.world.clock()
+            verdict = evidence.judge(self.leases, now, self.bound,
+                                     self.options.resource_mode, fencing=True)
+            if verdict.outcome == Outcome.WAIT:
+                stuck = evidence.unreadable_too_long(self.leases, now)
+                if stuck:
+                    verdict = evidence.Verdict(Outcome.FAILED, stuck)
+            if verdict.outcome == Outcome.PROVEN:
+                self.save()
+                self.step("proven: " + verdict.reason)
+                self.progress.phase("proven: " + verdict.reason)
+                return verdict.reason
+            if verdict.outcome == Outcome.FAILED:
+                self.save()
+                raise FenceError(verdict.reason)
+            if self.deadline is not None and now >= self.deadline:
+                raise FenceError(
+                    "the reset was not proven within power_timeout (%d s): %s; the host may "
+                    "still be running. Raise power_timeout (a fence at this io_timeout takes "
+                    "up to about %d s) or fence it by other means"
+                    % (self.options.power_timeout,
+                       evidence.phase(self.leases, now, self.bound),
+                       timing.expected_fence_seconds(max(ev.io_timeout for ev in self.leases),
+                                                     self.options.fire_timeout)[1]))
+            self.progress.phase(evidence.phase(self.leases, now, self.bound))
+            self.world.sleep(timing.POLL_INTERVAL)
 
-def _send(proxy, item, generation, event, deadline, note):
-    """set_event, waiting our turn while another request holds the lockspace's event slot.
+    def close(self):
+        for target, handle in self.handles:
+            self.world.end_events(handle, target.lockspace)
+        self.progress.done()
 
-    The daemon has one event slot per lockspace: the same value is shared (each
-    target's bit stays set), a different value is refused with EBUSY until the
-    earlier one has been out for 6 io_timeouts.
+
+def fence(world, targets, options, progress=None, writer=None):
+    """Reset the host behind targets; FenceResult once proven, FenceError otherwise.
+
+    writer: the name under which this fence keeps its evidence in world.store.
     """
-    waiting = False
-    while True:
-        try:
-            proxy.send_event(item.target.lockspace, item.target.host_id, generation, event)
-            return
-        except Exception as err:   # only EBUSY reaches here; proxy raises FenceErrors itself
-            if not proxy.is_busy(err):
-                raise
-            if not waiting:
-                note("the event slot of lockspace %s on this host is busy with another kind "
-                     "of request; waiting for it" % item.target.lockspace)
-                waiting = True
-            if deadline is not None and time.monotonic() >= deadline:
-                raise FenceError("lockspace %s's event slot on this host stayed busy with "
-                                 "another kind of request until the time bound: retry later"
-                                 % item.target.lockspace) from None
-            time.sleep(timing.POLL_INTERVAL)
-
-
-def fence(proxy, targets, options, progress=None):
-    """Reset the host behind targets and return a FenceResult once it is proven.
-
-    Raises FenceError (the fence failed or cannot be proven) otherwise.
-    """
-    progress = progress or _Quiet()
-    started = time.monotonic()
-    deadline = started + options.power_timeout if options.power_timeout else None
-    watched, missing = resolve(proxy, targets)
-    for target in missing:
-        progress.step(0, "%s: this host has not joined lockspace %s; not sent there"
-                      % (target, target.lockspace))
-
-    looks = _initial_look(proxy, watched, options.resource_mode)
-    verdict = host_verdict([v for (_, _, _, v) in looks])
-    if verdict.power == Power.OFF:
-        return FenceResult(True, verdict.reason)
-    if verdict.power == Power.UNPROVEN:
-        raise FenceError("nothing was sent: " + verdict.reason)
-
-    request = events.request_value(options.sysrq_reboot)
-    leases = []
-    for item, view, record, _ in looks:
-        earlier = record is not None and record.carries_reply(view.generation)
-        leases.append(LeaseWatch(target=item.target, io_timeout=view.io_timeout or
-                                 (record.io_timeout if record else timing.DEFAULT_IO_TIMEOUT),
-                                 request_generation=view.generation, earlier_reply=earlier,
-                                 state=view.state,
-                                 last_timestamp=record.timestamp if record else None))
-    watch = FenceWatch(leases, started, options.resource_mode)
-    for lease in leases:
-        if lease.earlier_reply:
-            watch.note(started, "%s already holds a reset reply from an earlier request; it is "
-                       "not taken as a reply to this one" % lease.target)
-
-    fds = []
+    job = None
     try:
-        # register before sending, and drop what was pending: only replies that
-        # arrive after the request can answer it
-        for item in watched:
-            fd = proxy.register_events(item.target.lockspace)
-            fds.append((item, fd))
-            proxy.read_events(fd)
-        for item, lease in zip(watched, leases):
-            progress.phase("sending the reset request to %s" % item.target)
-            own = _own_timestamp(item)
-            _send(proxy, item, lease.request_generation, request, deadline,
-                  lambda text: progress.step(time.monotonic() - started, text))
-            watch.request_sent(item.target, time.monotonic(), own)
-        return FenceResult(False, _watch_loop(proxy, watched, fds, watch, request, deadline,
-                                              options, progress, started))
+        job = Fence(world, targets, options, progress, writer)
+        verdict = job.first_look()
+        if verdict.outcome == Outcome.PROVEN:
+            return FenceResult(True, verdict.reason)
+        if verdict.outcome == Outcome.FAILED:
+            raise FenceError("nothing was sent: " + verdict.reason)
+        job.send()
+        return FenceResult(False, job.loop())
     except ProxyError as err:
-        raise FenceError("this host's sanlock daemon failed during the fence, so the reset is "
-                         "not proven: %s" % err) from None
+        raise FenceError("this host's sanlock daemon failed during the fence, so the reset "
+                         "is not proven: %s" % err) from None
     finally:
-        for item, fd in fds:
-            proxy.end_events(fd, item.target.lockspace)
-        progress.done()
+        if job is not None:
+            job.close()
 
 
-def _watch_loop(proxy, watched, fds, watch, request, deadline, options, progress, started):
-    shown = 0
-    while True:
-        now = time.monotonic()
-        for item, fd in fds:
-            for event in proxy.read_events(fd):
-                watch.event(item.target, event, now)
-        for item in watched:
-            target = item.target
-            try:
-                if watch.awaits_request_on_disk(target):
-                    watch.own_record(target, item.reader.read(item.own_host_id), now, request)
-                watch.target_record(target, item.reader.read(target.host_id), now)
-            except LeaseReadError as err:
-                watch.note(now, "could not read a lease of %s this time: %s" % (target, err))
-            # raises ProxyError when this host's daemon is gone or left the lockspace
-            view = proxy.host(target.lockspace, target.host_id)
-            watch.view(target, view, now)
-
-        decision = watch.decide(now)
-        for when, text in watch.timeline[shown:]:
-            progress.step(when - started, text)
-        shown = len(watch.timeline)
-        if decision.outcome == Outcome.PROVEN:
-            progress.step(now - started, "proven: " + decision.message)
-            progress.phase("proven: " + decision.message)
-            return decision.message
-        if decision.outcome == Outcome.FAILED:
-            raise FenceError(decision.message)
-        if deadline is not None and now >= deadline:
-            raise FenceError("the reset was not proven within power_timeout (%d s): %s; the "
-                             "host may still be running. Raise power_timeout (expected fence "
-                             "time at this io_timeout: about %d s) or fence it by other means"
-                             % (options.power_timeout, watch.phase(now),
-                                timing.expected_fence_seconds(watch.io_timeout())[1]))
-        progress.phase(watch.phase(now))
-        time.sleep(timing.POLL_INTERVAL)
-
-
-def wait_until_on(proxy, targets, power_timeout, progress=None):
+def wait_until_on(world, targets, power_timeout, progress=None):
     """on: send nothing; wait for a reset host to come back by itself (LIVE again)."""
-    progress = progress or _Quiet()
-    started = time.monotonic()
-    watched, _ = resolve(proxy, targets)
+    from .hoststate import HostState
+    progress = progress or Quiet()
+    started = world.clock()
+    placed, _ = place_targets(world.joined(), targets)
     try:
         while True:
-            for item in watched:
-                view = proxy.host(item.target.lockspace, item.target.host_id)
+            for target, _space in placed:
+                view = world.look(target.lockspace, target.host_id).view
                 if view.state == HostState.LIVE:
-                    return "%s is live again (generation %d)" % (item.target, view.generation)
-            elapsed = time.monotonic() - started
+                    return "%s is live again (generation %d)" % (target, view.generation)
+            elapsed = world.clock() - started
             if power_timeout and elapsed >= power_timeout:
                 raise FenceError("the host has not rejoined its lockspace within %d s: sanlock "
-                                 "cannot power a host on; a reset host boots by itself, so check "
-                                 "its console if it does not come back" % power_timeout)
+                                 "cannot power a host on; a reset host boots by itself, so "
+                                 "check its console if it does not come back" % power_timeout)
             progress.phase("waiting for the host to boot and rejoin %d s" % elapsed)
-            time.sleep(1.0)
+            world.sleep(1.0)
     finally:
         progress.done()

@@ -7,7 +7,7 @@ device (this host and its lockspaces) is healthy; fencing that target is what wo
 """
 
 from .errors import FenceError
-from .observe import joined_names
+from .world import joined_names
 
 
 def monitor(proxy, lockspaces, targets=()):

@@ -24,7 +24,6 @@ from collections import namedtuple
 
 from .crc32c import crc32c
 from .errors import FenceError
-from . import events
 
 DELTA_DISK_MAGIC = 0x12212010
 CHECKSUM_LENGTH = 168          # the checksum covers the record up to itself
@@ -39,34 +38,39 @@ class LeaseReadError(FenceError):
     """The record could not be read, or what was read is not a valid delta lease."""
 
 
+# sanlock's leader flags for the lockspace's alignment (leader.h), and the host ids each
+# geometry holds (sizeflags.c, size_to_max_hosts)
+ALIGN_FLAGS = {0x10: 1 << 20, 0x20: 2 << 20, 0x40: 4 << 20, 0x80: 8 << 20}
+MAX_HOSTS = {(512, 1 << 20): 2000, (4096, 1 << 20): 250, (4096, 2 << 20): 500,
+             (4096, 4 << 20): 1000, (4096, 8 << 20): 2000}
+OLD_ALIGN = {512: 1 << 20, 4096: 8 << 20}   # records written before the align flags
+
+
 class LeaseRecord(namedtuple("LeaseRecord", "host_id owner_id owner_generation timestamp "
                                             "io_timeout sector_size host_name event "
-                                            "event_generation event_data")):
+                                            "event_generation event_data flags")):
     """What one host's delta lease says on disk.
 
-    timestamp is the owner's own clock: only its changes matter here. event is the
-    last event this host wrote (0: none), event_generation the generation of the
-    host(s) it was addressed to.
+    timestamp is the owner's own monotonic clock in seconds (0: free). event is the
+    last event this host wrote (0: none), event_generation the generation field it
+    carried (for a reply: the requester's generation). The event fields lie outside
+    sanlock's checksum and survive a join into the next generation.
     """
 
     __slots__ = ()
 
     @property
-    def is_free(self):
-        return self.timestamp == 0
-
-    def carries_reply(self, generation):
-        """True when this record holds a RESETTING/REBOOTING reply written in generation."""
-        return self.owner_generation == generation and events.is_reply(self.event)
-
-    def carries_request(self):
-        return events.is_request(self.event)
+    def capacity(self):
+        """(host ids the lockspace holds, alignment in bytes) from this record's flags."""
+        align = next((size for bit, size in ALIGN_FLAGS.items() if self.flags & bit),
+                     OLD_ALIGN.get(self.sector_size, 1 << 20))
+        return MAX_HOSTS.get((self.sector_size, align), 2000), align
 
 
 def parse_record(data, host_id, lockspace):
     """Decode and verify one record (bytes of at least 200); raise LeaseReadError if invalid."""
     fields = _HEAD.unpack_from(data, 0)
-    (magic, _version, _flags, sector_size, _num_hosts, _max_hosts, owner_id,
+    (magic, _version, flags, sector_size, _num_hosts, _max_hosts, owner_id,
      owner_generation, _lver, space_name, resource_name, timestamp, _unused1,
      checksum, _unused2, io_timeout, event_generation, event, event_data) = fields
     if magic != DELTA_DISK_MAGIC:
@@ -80,11 +84,15 @@ def parse_record(data, host_id, lockspace):
     if name != lockspace:
         raise LeaseReadError("the delta lease read for lockspace %s belongs to lockspace %s"
                              % (lockspace, name))
+    if timestamp and owner_id != host_id:
+        raise LeaseReadError("the delta lease read for host %d of lockspace %s is owned by "
+                             "host %d: the storage returned another host's record"
+                             % (host_id, lockspace, owner_id))
     return LeaseRecord(
         host_id=host_id, owner_id=owner_id, owner_generation=owner_generation,
         timestamp=timestamp, io_timeout=io_timeout, sector_size=sector_size,
         host_name=resource_name.rstrip(b"\0").decode("utf-8", "replace"),
-        event=event, event_generation=event_generation, event_data=event_data)
+        event=event, event_generation=event_generation, event_data=event_data, flags=flags)
 
 
 class LeaseReader:
@@ -133,15 +141,22 @@ class LeaseReader:
     def sector_size(self):
         """The lockspace's sector size, from the first record (host id 1)."""
         if self._sector_size is None:
-            data = self._read(self.offset)
-            size = struct.unpack_from("<I", data, 12)[0]
-            if size not in SECTOR_SIZES:
-                # parse_record gives the precise reason (no magic, bad checksum ...)
-                parse_record(data, 1, self.lockspace)
-                raise LeaseReadError("unsupported sector size %d in lockspace %s"
-                                     % (size, self.lockspace))
-            self._sector_size = size
+            self.geometry()
         return self._sector_size
+
+    def geometry(self):
+        """(sector size, host ids the lockspace holds, alignment) from host 1's record."""
+        data = self._read(self.offset)
+        size = struct.unpack_from("<I", data, 12)[0]
+        if size not in SECTOR_SIZES:
+            # parse_record gives the precise reason (no magic, bad checksum ...)
+            parse_record(data, 1, self.lockspace)
+            raise LeaseReadError("unsupported sector size %d in lockspace %s"
+                                 % (size, self.lockspace))
+        self._sector_size = size
+        record = parse_record(data[:size], 1, self.lockspace)
+        capacity, align = record.capacity
+        return size, capacity, align
 
     def check_readable(self):
         """Raise LeaseReadError unless the lockspace area can be read with direct I/O."""

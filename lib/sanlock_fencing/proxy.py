@@ -1,8 +1,9 @@
-"""This host's sanlock daemon (the "proxy"), with errors a person can act on.
+"""This host's sanlock daemon (the "proxy"): every call bounded, every error typed.
 
-Every call to the sanlock python binding goes through here, so that a missing
-daemon, a socket the user may not open, or a lockspace this host has not joined
-becomes one clear FenceError instead of a traceback.
+All calls to the sanlock python binding go through here. Each runs with a
+deadline (bounded.call), because a stopped daemon accepts connections and never
+answers. Errors are translated once, at this border, into the exceptions below;
+their messages say what was wrong and what to do.
 """
 
 import errno
@@ -10,14 +11,42 @@ import os
 import time
 from collections import namedtuple
 
+from . import bounded
 from .errors import FenceError
 from .hoststate import HostView
 
 DEFAULT_RUN_DIR = "/run/sanlock"
+CALL_DEADLINE = 10.0    # the daemon answers these from memory in milliseconds
 
 
 class ProxyError(FenceError):
-    """This host's sanlock daemon cannot do what the action needs."""
+    """This host's sanlock daemon cannot do what the action needs.
+
+    errno: the daemon's error number, when it gave one."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.errno = code
+
+
+class DaemonDown(ProxyError):
+    """No daemon answers on the socket, or it went away during a call."""
+
+
+class DaemonHung(ProxyError):
+    """The daemon accepted the call but did not answer in time."""
+
+
+class NotJoined(ProxyError):
+    """The daemon has not joined that lockspace (or has just left it)."""
+
+
+class NotReady(ProxyError):
+    """Joined, but the daemon has not checked the lockspace's hosts yet."""
+
+
+class EventSlotBusy(ProxyError):
+    """The lockspace's one event slot holds another kind of event (EBUSY)."""
 
 
 # host_id is this proxy's own host id in the lockspace; adding/removing: in transition
@@ -28,7 +57,7 @@ def socket_path():
     return os.path.join(os.environ.get("SANLOCK_RUN_DIR", DEFAULT_RUN_DIR), "sanlock.sock")
 
 
-def _import_sanlock():
+def import_sanlock():
     try:
         import sanlock
     except ImportError:
@@ -38,32 +67,46 @@ def _import_sanlock():
 
 
 class Proxy:
-    """Thin, error-translating access to the local sanlock daemon."""
+    """Bounded, error-translating access to the local sanlock daemon."""
 
-    def __init__(self, sanlock_module=None):
-        self.sanlock = sanlock_module or _import_sanlock()
+    def __init__(self, sanlock_module=None, deadline=CALL_DEADLINE):
+        self.sanlock = sanlock_module or import_sanlock()
+        self.deadline = deadline
 
-    # -- errors ---------------------------------------------------------------------
+    def _call(self, doing, fn, *args):
+        try:
+            return bounded.call(lambda: fn(*args), self.deadline, doing)
+        except bounded.CallTimeout:
+            raise DaemonHung("this host's sanlock daemon did not answer within %.0f s while "
+                             "%s: it is stopped or overloaded; check it (sanlock client status)"
+                             ", or fence through another host" % (self.deadline, doing)) \
+                from None
+        except self.sanlock.SanlockException as err:
+            raise self._translate(err, doing) from None
 
-    def _daemon_error(self, err, doing):
+    def _translate(self, err, doing):
         code = getattr(err, "errno", None)
-        if code in (errno.ENOENT, errno.ECONNREFUSED):
-            return ProxyError("this host's sanlock daemon is not running (no answer on %s) "
+        # ENOENT is also the daemon's "no such lockspace": the socket tells them apart
+        if code == errno.ECONNREFUSED or code == errno.ENOENT and \
+                not os.path.exists(socket_path()):
+            return DaemonDown("this host's sanlock daemon is not running (no answer on %s) "
                               "while %s: start sanlock on this host, or fence through another "
                               "host" % (socket_path(), doing))
-        if code in (errno.EACCES, errno.EPERM):
-            return ProxyError("permission denied on %s while %s: run the agent as root or as a "
-                              "member of the sanlock group" % (socket_path(), doing))
-        return ProxyError("sanlock failed while %s: %s" % (doing, err))
+        if code == errno.EACCES:
+            return ProxyError("permission denied on %s while %s: run the agent as root or as "
+                              "a member of the sanlock group" % (socket_path(), doing), code)
+        if code in (errno.EPERM, errno.EPIPE, errno.ECONNRESET):
+            # the client library returns -1 (EPERM) when the daemon closes the connection
+            return DaemonDown("this host's sanlock daemon closed the connection while %s: it "
+                              "stopped or crashed; check it, or fence through another host"
+                              % doing, code)
+        return ProxyError("sanlock failed while %s: %s" % (doing, err), code)
 
     # -- lockspaces -----------------------------------------------------------------
 
     def joined(self):
         """{name: JoinedLockspace} for every lockspace this host's daemon holds."""
-        try:
-            entries = self.sanlock.get_lockspaces()
-        except self.sanlock.SanlockException as err:
-            raise self._daemon_error(err, "listing its lockspaces") from None
+        entries = self._call("listing its lockspaces", self.sanlock.get_lockspaces)
         result = {}
         for entry in entries:
             name = entry["lockspace"]
@@ -81,27 +124,27 @@ class Proxy:
 
     def _get_hosts(self, lockspace, host_id, retry_seconds):
         deadline = time.monotonic() + retry_seconds
+        doing = "reading the hosts of lockspace %s" % lockspace
         while True:
             try:
-                return self.sanlock.get_hosts(lockspace.encode("utf-8"), host_id)
-            except self.sanlock.SanlockException as err:
-                code = getattr(err, "errno", None)
-                if code == errno.EAGAIN and time.monotonic() < deadline:
-                    time.sleep(0.2)   # joined, but no host check done yet
-                    continue
-                if code == errno.EAGAIN:
-                    raise ProxyError("this host's sanlock daemon has joined lockspace %s but "
-                                     "has not checked its hosts yet: retry in a few seconds"
-                                     % lockspace) from None
+                return self._call(doing, self.sanlock.get_hosts, lockspace.encode("utf-8"),
+                                  host_id)
+            except ProxyError as err:
+                code = err.errno
+                if isinstance(err, DaemonDown) or code not in (errno.EAGAIN, errno.ENOENT):
+                    raise
                 if code == errno.ENOENT:
-                    raise ProxyError("this host's sanlock daemon has not joined lockspace %s "
-                                     "(or has just left it)" % lockspace) from None
-                raise self._daemon_error(err, "reading the hosts of %s" % lockspace) from None
+                    raise NotJoined("this host's sanlock daemon has not joined lockspace %s "
+                                    "(or has just left it)" % lockspace) from None
+                if time.monotonic() >= deadline:
+                    raise NotReady("this host's sanlock daemon has joined lockspace %s but has "
+                                   "not checked its hosts yet: retry in a few seconds"
+                                   % lockspace) from None
+                time.sleep(0.2)
 
     def host(self, lockspace, host_id, retry_seconds=5.0):
         """HostView of one host (FREE when it holds no lease)."""
-        entries = self._get_hosts(lockspace, host_id, retry_seconds)
-        for entry in entries:
+        for entry in self._get_hosts(lockspace, host_id, retry_seconds):
             if entry["host_id"] == host_id:
                 return HostView.from_sanlock(entry)
         return HostView.free(host_id)
@@ -114,41 +157,37 @@ class Proxy:
     # -- events ---------------------------------------------------------------------
 
     def register_events(self, lockspace):
-        try:
-            return self.sanlock.reg_event(lockspace.encode("utf-8"))
-        except self.sanlock.SanlockException as err:
-            raise self._daemon_error(err, "registering for events of %s" % lockspace) from None
+        return self._call("registering for events of lockspace %s" % lockspace,
+                          self.sanlock.reg_event, lockspace.encode("utf-8"))
 
     def read_events(self, fd):
         """Every pending event on fd (a list of dicts, possibly empty)."""
         pending = []
         while True:
             try:
-                batch = self.sanlock.get_event(fd)
-            except self.sanlock.SanlockException as err:
-                if getattr(err, "errno", None) == errno.EAGAIN:
+                batch = self._call("reading events", self.sanlock.get_event, fd)
+            except ProxyError as err:
+                if err.errno == errno.EAGAIN:
                     return pending
-                raise self._daemon_error(err, "reading reset replies") from None
+                raise
             if not batch:
                 return pending
             pending.extend(batch)
 
     def end_events(self, fd, lockspace):
         try:
-            self.sanlock.end_event(fd, lockspace.encode("utf-8"))
-        except (self.sanlock.SanlockException, OSError):
+            self._call("ending event registration", self.sanlock.end_event, fd,
+                       lockspace.encode("utf-8"))
+        except (ProxyError, OSError):
             pass   # the daemon may be gone already; nothing left to clean up
 
     def send_event(self, lockspace, host_id, generation, event):
-        """set_event; raises the SanlockException on EBUSY so the caller can wait its turn."""
         try:
-            self.sanlock.set_event(lockspace.encode("utf-8"), host_id, generation, event)
-        except self.sanlock.SanlockException as err:
-            if getattr(err, "errno", None) == errno.EBUSY:
-                raise
-            raise self._daemon_error(err, "sending the reset request in %s" % lockspace) \
-                from None
-
-    def is_busy(self, err):
-        return isinstance(err, self.sanlock.SanlockException) and \
-            getattr(err, "errno", None) == errno.EBUSY
+            self._call("sending the reset request in lockspace %s" % lockspace,
+                       self.sanlock.set_event, lockspace.encode("utf-8"), host_id,
+                       generation, event)
+        except ProxyError as err:
+            if err.errno == errno.EBUSY:
+                raise EventSlotBusy("lockspace %s's event slot on this host holds another "
+                                    "kind of event" % lockspace) from None
+            raise

@@ -42,6 +42,7 @@ import sys
 import time
 
 from .errors import FenceError
+from .service import setup_logging
 
 RESETD_SOCKET = "/run/sanlk-resetd/sanlk-resetd.sock"
 RESETD_MAX_LOCKSPACES = 64     # sanlk-resetd's MAX_LS
@@ -479,18 +480,6 @@ class Result:
 
 # ------------------------------------------------------------------ the command
 
-def _setup_logging(verbose):
-    handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
-        fmt = "%(levelname)s: %(message)s"        # the journal adds time and unit
-    else:
-        fmt = "%(asctime)s %(levelname)s: %(message)s"
-    handler.setFormatter(logging.Formatter(fmt))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-
-
 def _names(values):
     names = set()
     for value in values or ():
@@ -528,7 +517,7 @@ def parse_args(argv):
 
 def main(argv=None, proxy_factory=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     if proxy_factory is None:
         from .proxy import Proxy as proxy_factory
     try:

@@ -1,76 +1,162 @@
-"""The read-only actions about hosts: status and list/list-status."""
+"""status and list: what the evidence says about hosts now, through evidence.judge().
 
-import time
+A status look is a short history: the history observers on this host kept (an
+earlier fence, the witness service; evidence_store) plus one look now. OFF needs a
+proof: an observer here saw the reply arrive and the silence after the watchdog
+bound, and the lease still shows the renewal it saw last; or resource_mode with
+every lease expired. A lease that expired carrying a reply is not enough by
+itself (the reply may be carried over from an earlier generation, or belong to a
+fence whose watchdog failed): that is "cannot tell", exit 1.
+"""
 
-from .address import Target
-from .errors import FenceError
+import copy
+import enum
+from collections import namedtuple
+
+from . import evidence, timing
+from .evidence import LeaseEvidence, Outcome
 from .hoststate import HostState
-from .observe import joined_names, look, needs_record, resolve
-from .proof import Power, Verdict, host_verdict, lease_verdict
-from . import timing
+from .world import not_joined_error, place_targets
 
 
-def target_verdict(proxy, watched, resource_mode):
-    """Verdict for one lease, reading the disk record only when the state needs it."""
-    view, record, read_error = look(proxy, watched, needs_record)
-    verdict = lease_verdict(watched.target, view, record, resource_mode)
-    if read_error and verdict.power != Power.ON:
-        # without the record nothing can be proven; say why
-        verdict = Verdict(Power.UNPROVEN, "%s; and its lease record could not be read: %s"
-                          % (verdict.reason, read_error))
-    return view, verdict
+class Power(enum.Enum):
+    ON = "on"              # running, or may be running
+    OFF = "off"            # proven reset
+    UNPROVEN = "unproven"  # not running as far as sanlock knows, but nothing proves it stopped
 
 
-def host_status(proxy, targets, resource_mode=False, wait_unknown=True, log=None):
-    """Verdict for the host behind targets, as this proxy sees it now.
+StatusVerdict = namedtuple("StatusVerdict", "power reason")
+
+MAY_RUN = (HostState.LIVE, HostState.FAIL, HostState.UNKNOWN)
+
+
+def _look_once(world, placed):
+    """(look, read) per placed target."""
+    looks = []
+    for target, space in placed:
+        look = world.look(target.lockspace, target.host_id)
+        read = world.read(space, target.host_id, wait=2.0)
+        looks.append((target, look, read))
+    return looks
+
+
+def _fresh(target, look, read, bound):
+    generation = look.view.generation
+    if read.record is not None:
+        generation = max(generation, read.record.owner_generation)
+    ev = LeaseEvidence(target.lockspace, target.host_id, generation,
+                       io_timeout=look.view.io_timeout or timing.DEFAULT_IO_TIMEOUT)
+    evidence.observe_record(ev, read, bound)
+    evidence.observe_view(ev, look, bound)
+    return ev
+
+
+def _continued(kept, look, read, bound):
+    ev = copy.deepcopy(kept)
+    evidence.observe_record(ev, read, bound)
+    evidence.observe_view(ev, look, bound)
+    return ev
+
+
+def judge_looks(looks, store, bound, resource_mode=False):
+    """StatusVerdict from one look per lease and what store kept (None: nothing kept)."""
+    fresh = [_fresh(t, look, read, bound) for t, look, read in looks]
+    histories = {}
+    if store is not None:
+        for ev, (_t, look, read) in zip(fresh, looks):
+            for writer, kept in store.load(ev.lockspace, ev.host_id, ev.generation).items():
+                histories.setdefault(writer, {})[ev.lockspace] = \
+                    _continued(kept, look, read, bound)
+    candidates = [[h.get(ev.lockspace, ev) for ev in fresh] for h in histories.values()]
+    may_run = any(ev.state in MAY_RUN for ev in fresh)
+    now = max(look.returned for _t, look, _r in looks)
+
+    verdicts = [evidence.judge(c, now, bound, resource_mode, fencing=False)
+                for c in candidates]
+    signs_of_life = [c for c in candidates if any(ev.failure for ev in c)]
+    if signs_of_life:
+        reason = next(ev.failure for ev in signs_of_life[0] if ev.failure)
+        if not any(ev.rebooted for c in candidates for ev in c):
+            return StatusVerdict(Power.ON if may_run else Power.UNPROVEN, reason)
+    proofs = [v for v in verdicts if v.outcome == Outcome.PROVEN]
+    if proofs:
+        return StatusVerdict(Power.OFF, proofs[0].reason)
+    verdict = evidence.judge(fresh, now, bound, resource_mode, fencing=False)
+    if verdict.outcome == Outcome.PROVEN:
+        return StatusVerdict(Power.OFF, verdict.reason)
+    if may_run:
+        return StatusVerdict(Power.ON, _on_reason(fresh))
+    return StatusVerdict(Power.UNPROVEN, verdict.reason)
+
+
+def _on_reason(leases):
+    parts = []
+    for ev in leases:
+        state = HostState(ev.state)
+        if state == HostState.LIVE:
+            parts.append("%s is live (generation %d)" % (ev, ev.generation))
+        elif state == HostState.FAIL:
+            parts.append("%s has stopped renewing its lease but may still be running (its "
+                         "lease is not expired yet)" % ev)
+        elif state == HostState.UNKNOWN:
+            parts.append("%s is not judged yet by this host's sanlock daemon; it may be "
+                         "running" % ev)
+    return "; ".join(parts)
+
+
+def host_status(world, targets, resource_mode=False, fire_timeout=timing.DEFAULT_FIRE_TIMEOUT,
+                wait_unknown=True, log=None):
+    """StatusVerdict for the host behind targets, as this host sees it now.
 
     A lease the daemon has not judged yet (UNKNOWN) is given a short while to get a
-    verdict rather than guessed; if it stays UNKNOWN the host counts as ON.
+    state rather than guessed; if it stays UNKNOWN the host counts as ON.
     """
-    watched, missing = resolve(proxy, targets)
+    bound = timing.watchdog_bound(fire_timeout)
+    placed, missing = place_targets(world.joined(), targets)
     if missing and log:
         log("not joined here, not looked at: %s" % ", ".join(str(t) for t in missing))
-    verdicts = []
-    for item in watched:
-        view, verdict = target_verdict(proxy, item, resource_mode)
-        if view.state == HostState.UNKNOWN and wait_unknown:
-            deadline = time.monotonic() + timing.unknown_wait(view.io_timeout or 1)
-            while view.state == HostState.UNKNOWN and time.monotonic() < deadline:
-                time.sleep(0.5)
-                view, verdict = target_verdict(proxy, item, resource_mode)
-        if log:
-            log(verdict.reason)
-        verdicts.append(verdict)
-    return host_verdict(verdicts)
+    looks = _look_once(world, placed)
+    if wait_unknown:
+        io = max(look.view.io_timeout or 1 for _t, look, _r in looks)
+        deadline = world.clock() + timing.unknown_wait(io)
+        while any(look.view.state == HostState.UNKNOWN for _t, look, _r in looks) and \
+                world.clock() < deadline:
+            world.sleep(0.5)
+            looks = _look_once(world, placed)
+    for target, _look, read in looks:
+        if read.error and log:
+            log("%s: its lease record could not be read: %s" % (target, read.error))
+    verdict = judge_looks(looks, world.store, bound, resource_mode)
+    if log:
+        log(verdict.reason)
+    return verdict
 
 
-def list_hosts(proxy, lockspaces, resource_mode=False):
+def list_hosts(world, lockspaces, resource_mode=False, fire_timeout=timing.DEFAULT_FIRE_TIMEOUT):
     """{outlet id: (alias, ON/OFF/UNKNOWN)} for every host with a lease in lockspaces.
 
     The outlet id is what goes into port: the host id, or LOCKSPACE:HOST_ID when
-    several lockspaces are listed. The alias is the host's name in its delta lease
-    (sanlock's host name; a UUID in oVirt).
+    several lockspaces are listed. The alias is the host's name in its delta lease.
     """
-    joined = proxy.joined()
+    from .address import Target
+    from .evidence import Look
+    bound = timing.watchdog_bound(fire_timeout)
+    joined = world.joined()
     absent = [name for name in lockspaces if name not in joined]
     if absent:
-        raise FenceError("this host's sanlock daemon has not joined lockspace %s (it has "
-                         "joined: %s)" % (", ".join(absent), joined_names(joined)))
-    from .lease import LeaseReader, LeaseReadError
+        raise not_joined_error(absent, joined, "this host cannot list its hosts")
     outlets = {}
     for name in lockspaces:
         space = joined[name]
-        reader = LeaseReader(name, space.path, space.offset)
-        for view in proxy.hosts(name):
-            try:
-                record = reader.read(view.host_id)
-                alias = record.host_name
-            except LeaseReadError:
-                record, alias = None, ""
+        for view in world.proxy.hosts(name):
+            read = world.read(space, view.host_id, wait=2.0)
+            alias = read.record.host_name if read.record is not None else ""
             if view.host_id == space.host_id:
                 power = "ON"      # this host itself
             else:
-                verdict = lease_verdict(Target(name, view.host_id), view, record, resource_mode)
+                now = world.clock()
+                verdict = judge_looks([(Target(name, view.host_id), Look(now, now, view),
+                                        read)], world.store, bound, resource_mode)
                 power = {Power.ON: "ON", Power.OFF: "OFF"}.get(verdict.power, "UNKNOWN")
             key = str(view.host_id) if len(lockspaces) == 1 else "%s:%d" % (name, view.host_id)
             outlets[key] = (alias, power)

@@ -1,29 +1,91 @@
-"""Every deadline the agent uses, derived from the target's io_timeout.
+"""Every time bound the agent uses, and where each number comes from.
 
-sanlock's timing (sanlock.md): a host renews its delta lease every 2*io; others
-call it FAIL after 8*io without a renewal and DEAD after 8*io + 60, the 60 being
-sanlock's fixed watchdog-fire time.
+sanlock (3.8.5): a host renews its delta lease every 2*io_timeout. The renewal
+thread wakes once a second, so consecutive timestamps differ by 2*io or 2*io + 1
+(more when a read is slow); the timestamp is taken after the renewal's read and
+before its write. Other hosts' daemons call a host FAIL after 8*io without a
+change and DEAD after 8*io + watchdog_fire_timeout (60 s by default).
 
-The watchdog bound: sanlk-resetd arms the watchdog by expiring its wdmd
-connection; wdmd notices at its next test (every 10 s) and stops petting the
-device, which fires 60 s after its last pet. So the host is reset at most
-WATCHDOG_FIRE_BOUND seconds after it armed, and it armed before it wrote its
-RESETTING reply. Neither number depends on io_timeout, which is why the
-watchdog-timing proof is valid at any io_timeout (sanlk-reset only applies its
-"native timeout" at io_timeout 10 because it hard-codes the seconds).
+The watchdog bound (how long after sanlk-resetd armed the watchdog the host must
+have been reset). sanlk-resetd arms by telling wdmd that its connection expired
+"now"; wdmd runs its test every 10 s (fire timeouts of 60 s and more; scheduled in
+whole seconds: measured spacing 9.46-10.51 s), fails that client at its next test,
+and closes the device without the magic character; the kernel counts that close as
+a last ping, so the device fires fire_timeout (60 s) later. Measured with the real
+chain: reply set -> fire 70.00-70.12 s. So the fire comes at most
+    10.51 (one test interval, worst measured) + 60 + 1.49 (slack) = 72 s
+after the arming. The anchor of the bound is an upper bound of the arming time:
+the moment this host first saw the reply (the reply is set after the arming, and
+is on storage before any host can read it), or the owner's own timestamp of the
+renewal that carried the reply plus one second (timestamps are whole seconds).
+
+The bound assumes wdmd's fire timeout: watchdog_fire_timeout in sanlock.conf may
+change it (sanlock 3.8.5 accepts any positive value; wdmd then sets the device to
+it and shortens its test interval below 60 s). sanlock requires every host to use
+the same value, so the bound is derived from this host's configuration.
 """
 
-WDMD_TEST_INTERVAL = 10
-WATCHDOG_FIRE_TIMEOUT = 60
-WATCHDOG_FIRE_BOUND = WDMD_TEST_INTERVAL + WATCHDOG_FIRE_TIMEOUT
+SANLOCK_CONF = "/etc/sanlock/sanlock.conf"
+DEFAULT_FIRE_TIMEOUT = 60        # sanlock's and wdmd's default
+WDMD_TEST_SPACING_EXCESS = 0.51  # wdmd's tests come up to this much later than planned
+BOUND_SLACK = 1.49               # scheduling slack on top of what was measured
+
+DEFAULT_IO_TIMEOUT = 10          # sanlock's and vdsm's production default
+POLL_INTERVAL = 0.25             # how often the fence loop reads leases and events
 
 # Target renewals after our request reached the storage with no reply: a target
 # running sanlk-resetd reads the request at its first renewal and writes the reply
 # at its second, so four leaves room for one slow renewal each way.
 NO_REPLY_RENEWALS = 4
 
-DEFAULT_IO_TIMEOUT = 10    # sanlock's and vdsm's production default
-POLL_INTERVAL = 0.25       # how often the fence loop reads leases and events
+# How late a renewal may be against the pace the target kept so far before it
+# counts as missed: the renewal thread's one-second wake-up, the half second it
+# sleeps after a failed attempt, and one second of scheduling noise.
+PACE_SLACK = 2.5
+
+
+def wdmd_test_interval(fire_timeout):
+    """wdmd's test interval for a device fire timeout (wdmd main.c, _init_test_interval)."""
+    if fire_timeout >= 60:
+        return 10
+    if fire_timeout >= 30:
+        return 5
+    if fire_timeout >= 10:
+        return 2
+    return 1
+
+
+def watchdog_bound(fire_timeout=DEFAULT_FIRE_TIMEOUT):
+    """Seconds after the arming by which an armed, working watchdog has fired."""
+    return (wdmd_test_interval(fire_timeout) + WDMD_TEST_SPACING_EXCESS + fire_timeout
+            + BOUND_SLACK)
+
+
+def configured_fire_timeout(path=SANLOCK_CONF):
+    """watchdog_fire_timeout from sanlock.conf (the default when unset or unreadable).
+
+    Parsed as sanlock parses it: "name = value" lines, '#' comments, positive
+    integers only (sanlock ignores other values).
+    """
+    try:
+        with open(path) as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return DEFAULT_FIRE_TIMEOUT
+    value = DEFAULT_FIRE_TIMEOUT
+    for line in lines:
+        line = line.strip()
+        if line.startswith("#") or "=" not in line:
+            continue
+        name, _, text = line.partition("=")
+        if name.strip() == "watchdog_fire_timeout":
+            try:
+                number = int(text.strip())
+            except ValueError:
+                continue
+            if number > 0:
+                value = number
+    return value
 
 
 def renewal_interval(io_timeout):
@@ -34,34 +96,8 @@ def fail_seconds(io_timeout):
     return 8 * io_timeout
 
 
-def dead_seconds(io_timeout):
-    return 8 * io_timeout + WATCHDOG_FIRE_TIMEOUT
-
-
-def watchdog_margin(io_timeout):
-    """Silence needed after the watchdog bound before calling the host reset.
-
-    A host whose watchdog failed would renew within one renewal interval plus the
-    time a slow write may take (io_timeout), so three io_timeouts (plus poll slack)
-    without a renewal after the bound shows that the host is no longer renewing.
-    """
-    return 3 * io_timeout + 2
-
-
-def renewal_slack(io_timeout):
-    """How late after the bound a renewal may still have been written before it."""
-    return min(io_timeout, 2) + POLL_INTERVAL
-
-
-def fail_state_proves_reset(io_timeout):
-    """Whether FAIL (no renewal for > 8*io) already outlasts the watchdog bound.
-
-    The reply is written at or before the last renewal, and the watchdog was armed
-    before that, so a host with a reply on disk that has not renewed for longer than
-    WATCHDOG_FIRE_BOUND has been reset. FAIL guarantees 8*io of silence; require one
-    more io_timeout of slack. True from io_timeout 10, sanlock's default.
-    """
-    return fail_seconds(io_timeout) >= WATCHDOG_FIRE_BOUND + io_timeout
+def dead_seconds(io_timeout, fire_timeout=DEFAULT_FIRE_TIMEOUT):
+    return 8 * io_timeout + fire_timeout
 
 
 def request_write_deadline(io_timeout):
@@ -74,12 +110,31 @@ def unknown_wait(io_timeout):
     return 2 * renewal_interval(io_timeout) + 1
 
 
-def expected_fence_seconds(io_timeout):
+def storage_silence_limit(io_timeout):
+    """How long the leases may stay unreadable before a fence gives up.
+
+    After 8*io without a successful renewal this host's own lease is lost too, so
+    waiting longer cannot bring a proof.
+    """
+    return fail_seconds(io_timeout) + 10
+
+
+def expected_fence_seconds(io_timeout, fire_timeout=DEFAULT_FIRE_TIMEOUT):
     """(typical, worst) seconds from request to proof through the watchdog bound.
 
-    Request to reply on disk: one proxy renewal, then two target renewals
-    (typical half of that, worst all of it); then the bound and the margin.
+    Request to reply on storage: one proxy renewal, then two target renewals
+    (typical: half of that). After the reply: the bound, then the renewal that a
+    host whose watchdog failed would still write (at most one interval after the
+    bound, plus slack).
     """
     delivery_worst = 3 * renewal_interval(io_timeout)
-    after_reply = WATCHDOG_FIRE_BOUND + watchdog_margin(io_timeout)
-    return delivery_worst / 2 + after_reply, delivery_worst + after_reply
+    after_reply = watchdog_bound(fire_timeout) + renewal_interval(io_timeout) + PACE_SLACK
+    return (int(delivery_worst / 2 + after_reply - renewal_interval(io_timeout) / 2),
+            int(delivery_worst + after_reply + 1))
+
+
+def pacemaker_timeout(io_timeout, fire_timeout=DEFAULT_FIRE_TIMEOUT):
+    """A pcmk_off_timeout/pcmk_reboot_timeout that covers a fence, in whole seconds."""
+    worst = expected_fence_seconds(io_timeout, fire_timeout)[1]
+    return int((worst * 1.25 + 9) // 10 * 10)
+

@@ -64,4 +64,3 @@ def test_bad_addresses_name_the_value(address, port, fragment):
 def test_target_text_and_bytes():
     target = Target("ls", 3)
     assert str(target) == "ls:3"
-    assert target.lockspace_bytes == b"ls"

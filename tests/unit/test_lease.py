@@ -10,8 +10,8 @@ from sanlock_fencing.lease import (CHECKSUM_SEED, DELTA_DISK_MAGIC, LeaseReader,
 
 def make_record(host_id=2, generation=3, timestamp=1234, event=0, event_generation=0,
                 lockspace=b"ls", name=b"host-b", sector=512, magic=DELTA_DISK_MAGIC,
-                io_timeout=10, corrupt=False):
-    head = struct.pack("<IIII QQQQQ 48s48s QQ", magic, 0x30004, 0, sector, 0, 2000, host_id,
+                io_timeout=10, corrupt=False, flags=0x10):
+    head = struct.pack("<IIII QQQQQ 48s48s QQ", magic, 0x30004, flags, sector, 0, 2000, host_id,
                        generation, 0, lockspace, name, timestamp, 0)
     checksum = crc32c(head, CHECKSUM_SEED) ^ (1 if corrupt else 0)
     body = head + struct.pack("<IHH QQQ", checksum, 0, io_timeout, event_generation, event, 0)
@@ -28,16 +28,22 @@ def test_parse_reads_every_field():
     assert (record.owner_id, record.owner_generation, record.timestamp) == (2, 3, 1234)
     assert (record.event, record.event_generation, record.io_timeout) == (2, 7, 10)
     assert record.host_name == "host-b"
-    assert record.carries_reply(3) and not record.carries_reply(4)
 
 
-def test_request_is_not_a_reply():
-    record = parse_record(make_record(event=1), 2, "ls")
-    assert record.carries_request() and not record.carries_reply(3)
+def test_another_hosts_record_is_refused():
+    with pytest.raises(LeaseReadError, match="owned by host 2"):
+        parse_record(make_record(host_id=2), 5, "ls")
 
 
-def test_free_record():
-    assert parse_record(make_record(timestamp=0), 2, "ls").is_free
+def test_a_free_record_has_no_owner_to_check():
+    assert parse_record(make_record(host_id=0, timestamp=0), 5, "ls").timestamp == 0
+
+
+@pytest.mark.parametrize("sector, flags, capacity", [(512, 0x10, 2000), (4096, 0x10, 250),
+                                                     (4096, 0x80, 2000), (4096, 0, 2000)])
+def test_capacity_from_the_alignment_flags(sector, flags, capacity):
+    record = parse_record(make_record(sector=sector, flags=flags), 2, "ls")
+    assert record.capacity[0] == capacity
 
 
 @pytest.mark.parametrize("kwargs, fragment", [

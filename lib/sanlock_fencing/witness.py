@@ -1,0 +1,221 @@
+"""The witness: every host records the reset replies it receives, and watches the hosts
+that sent them until their reset is proven or ruled out.
+
+sanlk-resetd sends its RESETTING reply to every host of the lockspace. A host that
+keeps the moment the reply arrived, and the target's renewals after it, holds the
+history that a single look at storage lacks (evidence.py): with it, status on this
+host says OFF soon after the reset is proven, through whichever host oVirt asks,
+and a second fence of the same host can use the reply's arrival. The witness is
+the same judge as the fence loop, fed by events instead of a request of its own.
+
+Limits, stated plainly:
+- A reply is credited only when it arrived at least REGISTERED_FOR seconds after
+  this host registered for the lockspace's events: a reply set earlier may be
+  delivered late (its bits stay set for 6 io_timeouts), and its arrival would then
+  say too little about when it was set. A witness that just started is blind.
+- The arrival time bounds the arming from above; the target's timestamp at the
+  arrival bounds it too, exactly when this host's daemon processed the renewal that
+  carried the reply (it does, unless a renewal of this host's daemon was delayed
+  past one of the target's).
+- It costs one event registration per lockspace on this host's daemon and, only
+  while a replied host is watched (a couple of minutes per reset), one read of that
+  host's record per interval.
+"""
+
+import logging
+import select
+
+from . import evidence, events, timing
+from .errors import FenceError
+from .evidence import LeaseEvidence, Outcome
+
+log = logging.getLogger("witness")
+
+WRITER = "witness"
+INTERVAL = 1.0
+GIVE_UP_AFTER = 900.0     # a watched host that is neither proven nor failed by then
+
+
+def registered_for(io_timeout):
+    """Registration age from which a reply's first arrival is its first write."""
+    return 8 * io_timeout + 5
+
+
+class Watch:
+    """One replied host being watched."""
+
+    def __init__(self, ev, space, started):
+        self.ev = ev
+        self.space = space
+        self.started = started
+        self.done = False
+
+
+class Witness:
+    def __init__(self, world, fire_timeout=timing.DEFAULT_FIRE_TIMEOUT):
+        self.world = world
+        self.bound = timing.watchdog_bound(fire_timeout)
+        self.registrations = {}     # lockspace -> (handle, registered at, JoinedLockspace)
+        self.watches = {}           # (lockspace, host id, generation) -> Watch
+
+    # -- registrations -------------------------------------------------------------------
+
+    def sync_registrations(self):
+        joined = {name: space for name, space in self.world.joined().items()
+                  if not space.adding and not space.removing}
+        for name in sorted(set(self.registrations) - set(joined)):
+            handle, _, _ = self.registrations.pop(name)
+            self.world.end_events(handle, name)
+            log.info("stopped witnessing lockspace %s: this host left it", name)
+        for name in sorted(set(joined) - set(self.registrations)):
+            try:
+                handle = self.world.register_events(name)
+            except FenceError as err:
+                log.warning("cannot witness lockspace %s yet: %s", name, err)
+                continue
+            self.registrations[name] = (handle, self.world.clock(), joined[name])
+            log.info("witnessing lockspace %s (this host is host id %d)", name,
+                     joined[name].host_id)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def take_events(self, name):
+        handle, registered, space = self.registrations[name]
+        try:
+            batch = self.world.read_events(handle)
+        except FenceError as err:
+            log.warning("lost the event registration of lockspace %s: %s", name, err)
+            self.registrations.pop(name, None)
+            return
+        for event in batch:
+            if event.get("event", 0) & events.RESETTING:
+                self.reply_arrived(space, registered, event)
+
+    def reply_arrived(self, space, registered, event):
+        now = self.world.clock()
+        host_id, generation = event["from_host_id"], event["from_generation"]
+        key = (space.name, host_id, generation)
+        if key in self.watches:
+            return                       # the same reply again (it is repeated while set)
+        look = self.world.look(space.name, host_id)
+        read = self.world.read(space, host_id, wait=2.0)
+        io = (read.record.io_timeout if read.record is not None else 0) or \
+            look.view.io_timeout or timing.DEFAULT_IO_TIMEOUT
+        ev = LeaseEvidence(space.name, host_id, generation, io_timeout=io)
+        evidence.observe_record(ev, read, self.bound)
+        evidence.observe_view(ev, look, self.bound)
+        watch = Watch(ev, space, now)
+        self.watches[key] = watch
+        if now - registered < registered_for(io):
+            log.info("%s replied %s, but this host registered %.0f s ago: its arrival may be "
+                     "late, not credited", ev, events.name(event["event"]), now - registered)
+            watch.done = True
+            return
+        stamps = [t for t in (look.view.timestamp if look.view.generation == generation
+                              else None,
+                              read.record.timestamp if read.record is not None and
+                              read.record.owner_generation == generation else None) if t]
+        if not stamps:
+            log.info("%s replied but its lease does not show generation %d: not credited",
+                     ev, generation)
+            watch.done = True
+            return
+        note = evidence.credit_reply(ev, now, min(stamps), event["event"], "received by "
+                                     "the witness on this host")
+        log.info("%s", note)
+        self.world.store.save(ev, WRITER)
+
+    # -- watching --------------------------------------------------------------------------
+
+    def follow(self, watch):
+        ev = watch.ev
+        before = ev.to_json()
+        for note in (evidence.observe_record(ev, self.world.read(watch.space, ev.host_id,
+                                                                  wait=timing.POLL_INTERVAL),
+                                             self.bound),
+                     evidence.observe_view(ev, self.world.look(ev.lockspace, ev.host_id),
+                                           self.bound)):
+            if note:
+                log.info("%s", note)
+        verdict = evidence.judge([ev], self.world.clock(), self.bound, fencing=False)
+        if verdict.outcome == Outcome.WAIT and \
+                self.world.clock() - watch.started > GIVE_UP_AFTER:
+            verdict = evidence.Verdict(Outcome.FAILED, "neither proven nor ruled out")
+        if verdict.outcome != Outcome.WAIT:
+            log.info("%s: %s: %s", ev, verdict.outcome.value, verdict.reason)
+            watch.done = True
+        if ev.to_json() != before:
+            self.world.store.save(ev, WRITER)
+
+    def step(self, wait=INTERVAL):
+        """One round: registrations, events (waiting up to `wait` for one), watches."""
+        self.sync_registrations()
+        handles = {handle: name for name, (handle, _, _) in self.registrations.items()}
+        ready = self._wait_readable(list(handles), wait)
+        for handle in ready:
+            self.take_events(handles[handle])
+        for key, watch in list(self.watches.items()):
+            if not watch.done:
+                try:
+                    self.follow(watch)
+                except FenceError as err:
+                    log.warning("cannot follow %s now: %s", watch.ev, err)
+            elif self.world.clock() - watch.started > GIVE_UP_AFTER:
+                del self.watches[key]
+
+    def _wait_readable(self, handles, wait):
+        if not handles:
+            self.world.sleep(wait)
+            return []
+        poller = getattr(self.world, "poll_events", None)
+        if poller is not None:
+            return poller(handles, wait)
+        p = select.poll()
+        for fd in handles:
+            p.register(fd, select.POLLIN)
+        return [fd for fd, _mask in p.poll(wait * 1000)]
+
+
+def main(argv=None, world_factory=None):
+    """fence-sanlock-vdsm-witness: run the witness until SIGTERM."""
+    import argparse
+    import signal
+    import sys
+    parser = argparse.ArgumentParser(
+        prog="fence-sanlock-vdsm-witness",
+        description="Record the reset replies this host receives in every lockspace its "
+                    "sanlock daemon has joined, and watch the hosts that sent them, so that "
+                    "fence_sanlock_vdsm's status on this host can prove their reset.")
+    parser.add_argument("-i", "--interval", type=float, default=INTERVAL,
+                        help="seconds between looks (default %(default)s)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.interval <= 0:
+        parser.error("--interval must be more than 0")
+    from .service import setup_logging
+    setup_logging(args.verbose)
+    if world_factory is None:
+        from .evidence_store import EvidenceStore
+        from .proxy import Proxy
+        from .world import HostWorld
+
+        def world_factory():
+            return HostWorld(Proxy(), EvidenceStore())
+    try:
+        world = world_factory()
+    except FenceError as err:
+        log.error("%s", err)
+        return 1
+    witness = Witness(world, timing.configured_fire_timeout())
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _frame: stopping.append(signum))
+    log.info("started: witnessing reset replies in every joined lockspace")
+    while not stopping:
+        try:
+            witness.step(args.interval)
+        except FenceError as err:
+            log.warning("%s; retrying", err)
+            world.sleep(args.interval)
+    log.info("stopped (signal %d)", stopping[0])
+    return 0

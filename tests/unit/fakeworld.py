@@ -1,0 +1,209 @@
+"""A made-up world for the fence loop and status: what is on storage, what this host's
+daemon says, and a virtual clock, all as explicit timelines (seconds).
+
+A Timeline is a list of (from_time, value): the value holds from that time until the
+next entry. Records and views are built with rec() and view(); periodic renewals
+with renewals(). Nothing here knows the rules being tested.
+"""
+
+import bisect
+
+from sanlock_fencing.evidence import Look, Read
+from sanlock_fencing.hoststate import HostState, HostView
+from sanlock_fencing.lease import LeaseRecord
+from sanlock_fencing.proxy import DaemonDown, EventSlotBusy, JoinedLockspace
+from sanlock_fencing import events
+
+LS = "ls"
+PROXY_ID = 1
+
+
+def rec(ts, gen=5, event=0, host_id=3, io=1, event_generation=7):
+    return LeaseRecord(host_id=host_id, owner_id=host_id, owner_generation=gen, timestamp=ts,
+                       io_timeout=io, sector_size=512, host_name="host%d" % host_id,
+                       event=event, event_generation=event_generation, event_data=0,
+                       flags=0x10)
+
+
+def view(state, ts, gen=5, host_id=3, io=1):
+    return HostView(host_id, gen, ts, io, HostState[state] if isinstance(state, str) else state)
+
+
+class Timeline:
+    def __init__(self, points):
+        self.points = sorted(points, key=lambda p: p[0])
+        self.times = [p[0] for p in self.points]
+
+    def at(self, t):
+        i = bisect.bisect_right(self.times, t) - 1
+        if i < 0:
+            raise KeyError("nothing defined at %s" % t)
+        return self.points[i][1]
+
+
+def renewals(start, stop, io=1, ts0=1000, gen=5, host_id=3, events_at=(), skew=0.0):
+    """Records of a host renewing every 2*io from `start` until `stop` (exclusive).
+
+    The record written at time t has timestamp ts0 + (t - start) (the owner clock)
+    and becomes visible `skew` seconds later. events_at: [(from_time, event)]: the
+    event fields written by renewals from that time on.
+    """
+    points = []
+    t = start
+    while stop is None and t < start + 4000 or stop is not None and t < stop:
+        event = 0
+        for when, value in events_at:
+            if t >= when:
+                event = value
+        points.append((t + skew, rec(int(ts0 + t - start), gen, event, host_id, io)))
+        t += 2 * io
+    return points
+
+
+class FakeStore:
+    def __init__(self):
+        self.kept = {}
+
+    def save(self, ev, writer):
+        from copy import deepcopy
+        self.kept[(ev.lockspace, ev.host_id, ev.generation, writer)] = deepcopy(ev)
+        return True
+
+    def load(self, lockspace, host_id, generation):
+        from copy import deepcopy
+        return {w: deepcopy(ev) for (ls, h, g, w), ev in self.kept.items()
+                if (ls, h, g) == (lockspace, host_id, generation)}
+
+
+class FakeWorld:
+    """records: {host_id: Timeline of LeaseRecord}; views: {host_id: Timeline of HostView}.
+
+    own_request_written_after: seconds after a set_event until this proxy's own
+    record carries it (None: never). latency: {host_id: f(t) -> seconds} of reads,
+    None meaning the read stalls for good. daemon_dies_at: the daemon stops answering.
+    """
+
+    def __init__(self, records, views, lockspaces=(LS,), io=1, own_ts0=500,
+                 own_request_written_after=1.0, latency=None, daemon_dies_at=None,
+                 busy_until=None, store=None, incoming=(), snapshot="issued"):
+        self.t = 0.0
+        self.records = records
+        self.views = views
+        self.lockspaces = list(lockspaces)
+        self.io = io
+        self.own_ts0 = own_ts0
+        self.own_after = own_request_written_after
+        self.latency = latency or {}
+        self.daemon_dies_at = daemon_dies_at
+        self.busy_until = busy_until
+        self.store = store
+        self.incoming = list(incoming)      # [(time, event dict)] delivered to our fds
+        self.snapshot = snapshot            # a read shows the disk as of "issued" or "returned"
+        self.sent = []                      # [(time, lockspace, host_id, generation, event)]
+        self.proxy = None
+        self._pending = {}
+
+    # clock
+    def clock(self):
+        return self.t
+
+    def sleep(self, seconds):
+        self.t += seconds
+
+    # daemon
+    def _alive(self):
+        if self.daemon_dies_at is not None and self.t >= self.daemon_dies_at:
+            raise DaemonDown("this host's sanlock daemon closed the connection (test)")
+
+    def joined(self):
+        self._alive()
+        return {ls: JoinedLockspace(ls, PROXY_ID, "/dev/fake-%s" % ls, 0, False, False)
+                for ls in self.lockspaces}
+
+    def look(self, lockspace, host_id):
+        self._alive()
+        views = self.views[(lockspace, host_id)] if (lockspace, host_id) in self.views \
+            else self.views[host_id]
+        return Look(self.t, self.t, views.at(self.t))
+
+    def _own_record(self, lockspace):
+        ts = int(self.own_ts0 + self.t)
+        event, gen = 0, 0
+        for when, ls, _h, g, value in self.sent:
+            if ls == lockspace and self.own_after is not None and self.t >= when + self.own_after:
+                event, gen = value, g
+        return rec(ts, 2, event, PROXY_ID, self.io, event_generation=gen)
+
+    def read(self, space, host_id, wait):
+        issued = self.t
+        key = (space.name, host_id)
+        if key in self._pending:
+            issued = self._pending[key]
+        delay_fn = self.latency.get(host_id)
+        delay = delay_fn(issued) if delay_fn else 0.0
+        if delay is None or issued + delay > self.t + wait:
+            self._pending[key] = issued
+            self.t += wait
+            return Read(issued, None, error="a read issued %.0f s ago has not returned"
+                        % (self.t - issued))
+        self._pending.pop(key, None)
+        returned = max(self.t, issued + delay)
+        self.t = returned
+        if host_id == PROXY_ID:
+            return Read(issued, returned, self._own_record(space.name))
+        timeline = self.records[(space.name, host_id)] if (space.name, host_id) in \
+            self.records else self.records[host_id]
+        value = timeline.at(issued if self.snapshot == "issued" else returned)
+        if isinstance(value, str):
+            return Read(issued, returned, error=value)
+        return Read(issued, returned, value)
+
+    def register_events(self, lockspace):
+        self._alive()
+        return lockspace
+
+    def read_events(self, handle):
+        self._alive()
+        due = [e for when, e in self.incoming if when <= self.t and e.get("ls", handle) == handle]
+        self.incoming = [(w, e) for w, e in self.incoming
+                         if not (w <= self.t and e.get("ls", handle) == handle)]
+        return due
+
+    def end_events(self, handle, lockspace):
+        pass
+
+    def poll_events(self, handles, wait):
+        """Handles with an event due within `wait` (the clock moves to it, or by wait)."""
+        due = [when for when, e in self.incoming if e.get("ls", LS) in handles]
+        soonest = min(due) if due else None
+        if soonest is not None and soonest <= self.t + wait:
+            self.t = max(self.t, soonest)
+            return sorted({e.get("ls", LS) for when, e in self.incoming
+                           if when <= self.t and e.get("ls", LS) in handles})
+        self.t += wait
+        return []
+
+    def send_event(self, lockspace, host_id, generation, event):
+        self._alive()
+        if self.busy_until is not None and self.t < self.busy_until:
+            raise EventSlotBusy("busy (test)")
+        self.sent.append((self.t, lockspace, host_id, generation, event))
+
+
+def views_from(points, io=1, lag=1.0, host_id=3, until=None):
+    """The daemon's view of a host whose records change at the given points: each new
+    timestamp shows `lag` seconds later; FAIL 8*io after the last change, DEAD 60 s later.
+    A record with timestamp 0 shows as FREE."""
+    out = []
+    last_change = None
+    for t, r in sorted(points, key=lambda p: p[0]):
+        if isinstance(r, str):
+            continue
+        state = "FREE" if r.timestamp == 0 else "LIVE"
+        out.append((t + lag, view(state, r.timestamp, r.owner_generation, host_id, io)))
+        last_change = (t + lag, r)
+    if last_change is not None and last_change[1].timestamp:
+        t, r = last_change
+        out.append((t + 8 * io, view("FAIL", r.timestamp, r.owner_generation, host_id, io)))
+        out.append((t + 8 * io + 60, view("DEAD", r.timestamp, r.owner_generation, host_id, io)))
+    return Timeline(out)
