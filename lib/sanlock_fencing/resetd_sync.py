@@ -314,8 +314,11 @@ class Syncer:
     """One sync pass at a time; remembers only what it has already logged."""
 
     def __init__(self, proxy, client=None, state_file=None, wanted=None,
-                 capacity=RESETD_MAX_LOCKSPACES):
+                 capacity=RESETD_MAX_LOCKSPACES, watchdog=None):
+        """watchdog: a callable giving None while this host's watchdog is in use, else the
+        reason (watchdog_check.check); None skips the check (tests without a watchdog)."""
         self.proxy = proxy
+        self.watchdog = watchdog
         self.client = client or ResetdClient()
         self.state_file = state_file if state_file is not None else StateFile(None)
         self.wanted = set(wanted) if wanted else None
@@ -379,6 +382,11 @@ class Syncer:
         if identity is None:
             self._resetd_down(state, problem, local, result)
             return
+        unsafe = self.watchdog() if self.watchdog is not None else None
+        if unsafe:
+            self._watchdog_unsafe(state, unsafe, local, result)
+            return
+        self._clear("watchdog")
         if state.resetd != identity:
             wanted_now = [n for n in local.stable
                           if self.wanted is None or n in self.wanted]
@@ -438,6 +446,22 @@ class Syncer:
                      "fenced through it (%d of %d lockspaces watched)",
                      name, " again (rejoined)" if again else "", key[0], key[3],
                      len(state.registered), self.capacity)
+
+    def _watchdog_unsafe(self, state, problem, local, result):
+        """No registration while a reply would promise a reset nothing carries out."""
+        wanted_now = [n for n in local.stable if self.wanted is None or n in self.wanted]
+        self._say_once("watchdog", logging.ERROR, "not asking sanlk-resetd to watch any "
+                       "lockspace: %s", problem)
+        if state.registered:
+            try:
+                self.client.send("end", sorted(state.registered))
+            except FenceError as err:
+                log.warning("could not withdraw the registrations: %s", err)
+            else:
+                state.registered = {}
+        result.problem = problem
+        for name in wanted_now:
+            result.pending[name] = problem
 
     def _resetd_down(self, state, problem, local, result):
         wanted_now = [n for n in local.stable if self.wanted is None or n in self.wanted]
@@ -508,6 +532,10 @@ def parse_args(argv):
     parser.add_argument("--resetd-socket", default=RESETD_SOCKET, help=argparse.SUPPRESS)
     parser.add_argument("--max-lockspaces", type=int, default=RESETD_MAX_LOCKSPACES,
                         help=argparse.SUPPRESS)
+    parser.add_argument("--no-watchdog-check", action="store_true",
+                        help="register lockspaces even when wdmd pets no watchdog device "
+                             "(for test hosts only: their resets are acknowledged and never "
+                             "carried out)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.interval <= 0:
@@ -527,8 +555,10 @@ def main(argv=None, proxy_factory=None):
         return 1
     state_path = None if args.state_file.lower() == "none" else args.state_file
     wanted = _names(args.lockspace)
+    from . import watchdog_check
     syncer = Syncer(proxy, ResetdClient(args.resetd_socket), StateFile(state_path),
-                    wanted or None, args.max_lockspaces)
+                    wanted or None, args.max_lockspaces,
+                    watchdog=None if args.no_watchdog_check else watchdog_check.check)
 
     if args.once:
         result = syncer.step()

@@ -12,6 +12,7 @@ fenceable, so that Pacemaker keeps it from running resources.
 import time
 
 from .errors import FenceError, UsageError
+from . import watchdog_check
 from .resetd_sync import RESETD_MAX_LOCKSPACES, ResetdClient, StateFile, Syncer
 
 DEFAULT_WAIT = 40.0   # waiting for a lockspace being joined or sanlk-resetd starting; below
@@ -35,7 +36,8 @@ def addresses_this_host(proxy, targets):
 class _Check:
     """One look: (done {target: text}, waiting {target: reason}); raises on hopeless cases."""
 
-    def __init__(self, proxy, targets, client, state_file, capacity):
+    def __init__(self, proxy, targets, client, state_file, capacity, watchdog):
+        self.watchdog = watchdog
         self.proxy = proxy
         self.targets = targets
         self.client = client
@@ -74,7 +76,7 @@ class _Check:
             waiting.update((t, reason) for t in ready)
             return done, waiting
         syncer = Syncer(self.proxy, self.client, self.state_file,
-                        {t.lockspace for t in ready}, self.capacity)
+                        {t.lockspace for t in ready}, self.capacity, self.watchdog)
         result = syncer.step()
         for target in ready:
             if target.lockspace in result.registered:
@@ -92,14 +94,15 @@ class _Check:
 
 
 def unfence(proxy, targets, wait=DEFAULT_WAIT, client=None, state_file=None,
-            capacity=RESETD_MAX_LOCKSPACES, sleep=time.sleep, clock=time.monotonic):
+            capacity=RESETD_MAX_LOCKSPACES, sleep=time.sleep, clock=time.monotonic,
+            watchdog=watchdog_check.check):
     """Make this host fenceable through every target; return one line saying so.
 
     Waits up to `wait` seconds for a lockspace still being joined or a sanlk-resetd
     still starting; raises FenceError with the reason(s) otherwise.
     """
     check = _Check(proxy, targets, client or ResetdClient(),
-                   state_file if state_file is not None else StateFile(), capacity)
+                   state_file if state_file is not None else StateFile(), capacity, watchdog)
     deadline = clock() + wait
     while True:
         done, waiting = check()

@@ -236,7 +236,8 @@ def test_limit_is_logged_once_and_room_is_used_when_it_appears(resetd, caplog):
 def test_once_exit_status(resetd, tmp_path):
     proxy = FakeProxy()
     proxy.join("a")
-    argv = ["--once", "--state-file", "none", "--resetd-socket", resetd.path]
+    argv = ["--once", "--state-file", "none", "--resetd-socket", resetd.path,
+            "--no-watchdog-check"]
     assert resetd_sync.main(argv, proxy_factory=lambda: proxy) == 0
     resetd.stop(unlink=True)
     assert resetd_sync.main(argv, proxy_factory=lambda: proxy) == 1
@@ -252,10 +253,10 @@ def test_unfence_registers_own_lockspace_and_is_idempotent(resetd, tmp_path):
     targets = [Target("a", 3)]
     assert unfence_mod.addresses_this_host(proxy, targets)
     assert not unfence_mod.addresses_this_host(proxy, [Target("a", 4)])
-    text = unfence_mod.unfence(proxy, targets, wait=0, client=ResetdClient(resetd.path),
+    text = unfence_mod.unfence(proxy, targets, wait=0, watchdog=None, client=ResetdClient(resetd.path),
                                state_file=state)
     assert "a:3 is watched" in text
-    unfence_mod.unfence(proxy, targets, wait=0, client=ResetdClient(resetd.path),
+    unfence_mod.unfence(proxy, targets, wait=0, watchdog=None, client=ResetdClient(resetd.path),
                         state_file=state)
     assert resetd.drain() == ["reg a"]          # only what was addressed, only once
     # the sync service then adds b without touching a
@@ -268,14 +269,14 @@ def test_unfence_fails_with_reasons(resetd, tmp_path):
     proxy.join("a", host_id=3)
     client = ResetdClient(resetd.path)
     with pytest.raises(UsageError, match="holds host id 3"):
-        unfence_mod.unfence(proxy, [Target("a", 4)], wait=0, client=client,
+        unfence_mod.unfence(proxy, [Target("a", 4)], wait=0, watchdog=None, client=client,
                             state_file=StateFile(None))
     with pytest.raises(FenceError, match="has not joined lockspace zz"):
-        unfence_mod.unfence(proxy, [Target("zz", 3)], wait=0, client=client,
+        unfence_mod.unfence(proxy, [Target("zz", 3)], wait=0, watchdog=None, client=client,
                             state_file=StateFile(None))
     resetd.stop(unlink=True)
     with pytest.raises(FenceError, match="no sanlk-resetd runs on this host"):
-        unfence_mod.unfence(proxy, [Target("a", 3)], wait=0, client=client,
+        unfence_mod.unfence(proxy, [Target("a", 3)], wait=0, watchdog=None, client=client,
                             state_file=StateFile(None))
 
 
@@ -288,7 +289,7 @@ def test_unfence_waits_for_a_lockspace_being_joined(resetd):
         clock[0] += seconds
         if clock[0] >= 3:
             proxy.join("a", host_id=3)
-    text = unfence_mod.unfence(proxy, [Target("a", 3)], wait=10, client=ResetdClient(resetd.path),
+    text = unfence_mod.unfence(proxy, [Target("a", 3)], wait=10, watchdog=None, client=ResetdClient(resetd.path),
                                state_file=StateFile(None), sleep=sleep, clock=lambda: clock[0])
     assert "watched" in text and clock[0] == 3
 
@@ -297,7 +298,7 @@ def test_unfence_fails_at_the_limit(resetd):
     proxy = FakeProxy()
     proxy.join("a", host_id=3)
     with pytest.raises(FenceError, match="at most 0 lockspaces"):
-        unfence_mod.unfence(proxy, [Target("a", 3)], wait=0, client=ResetdClient(resetd.path),
+        unfence_mod.unfence(proxy, [Target("a", 3)], wait=0, watchdog=None, client=ResetdClient(resetd.path),
                             state_file=StateFile(None), capacity=0)
 
 
@@ -328,3 +329,46 @@ def test_monitor_describes_each_target(monkeypatch):
     assert "FREE" in lines[4]
     with pytest.raises(FenceError, match="has not joined lockspace b"):
         monitor(proxy, ["b"], [Target("b", 2)])
+
+
+# ------------------------------------------------------------------ the watchdog check
+
+def test_nothing_is_registered_while_no_watchdog_is_petted(resetd):
+    proxy = FakeProxy()
+    proxy.join("a")
+    syncer = resetd_sync.Syncer(proxy, ResetdClient(resetd.path),
+                                watchdog=lambda: "wdmd is not petting a watchdog device")
+    result = syncer.step()
+    assert not result.registered and "not petting" in result.pending["a"]
+    assert resetd.drain() == []
+    syncer.watchdog = lambda: None
+    assert syncer.step().registered.keys() == {"a"}
+    assert resetd.drain() == ["reg a"]
+    syncer.watchdog = lambda: "wdmd is not running"
+    result = syncer.step()
+    assert not result.registered
+    assert resetd.drain() == ["end a"]
+
+
+@pytest.mark.parametrize("dump, expected", [
+    ("wdmd 12 socket_gid 0 high_priority 1 now 500 last_keepalive 495 last_closeunclean 0 "
+     "allow_scripts 0 kill_script_sec 5 fire_timeout 60\n", None),
+    ("wdmd 12 socket_gid 0 high_priority 1 now 500 last_keepalive 0 last_closeunclean 0 "
+     "allow_scripts 0 kill_script_sec 5 fire_timeout 60\n", "without its watchdog"),
+    ("wdmd 12 socket_gid 0 high_priority 1 now 500 last_keepalive 400 last_closeunclean 0 "
+     "allow_scripts 0 kill_script_sec 5 fire_timeout 60\n", "100 s ago"),
+    ("wdmd 12 socket_gid 0 high_priority 1 now 500 last_keepalive 498 last_closeunclean 0 "
+     "allow_scripts 0 kill_script_sec 5 fire_timeout 90\n", "fires 90 s"),
+    ("", "not running"),
+])
+def test_the_watchdog_check_reads_wdmd_dump(dump, expected):
+    import subprocess
+    from sanlock_fencing import watchdog_check
+
+    def run(argv, **kwargs):
+        return subprocess.CompletedProcess(argv, 0 if dump else 1, dump, "")
+    reason = watchdog_check.check(60, run=run)
+    if expected is None:
+        assert reason is None
+    else:
+        assert expected in reason

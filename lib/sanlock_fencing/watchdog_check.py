@@ -1,0 +1,47 @@
+"""Is this host's watchdog in use, so that sanlk-resetd's reply is a promise it can keep?
+
+sanlk-resetd arms the watchdog by expiring its connection to wdmd, and answers
+RESETTING as soon as that message is queued. But wdmd only opens and pets the
+device once a client asks it to open the watchdog, which only sanlock's daemon
+does, and only when it runs with its watchdog (-w 1; Debian's default
+/etc/default/sanlock says -w 0). On such a host the reply is sent and nothing
+ever fires: a fence agent would take it for proof. So the target side registers
+lockspaces with sanlk-resetd only while `wdmd --dump` shows the device petted
+recently and with the fire timeout the watchdog bound assumes.
+"""
+
+import re
+import subprocess
+
+from . import timing
+
+DUMP_TIMEOUT = 5.0
+
+
+def check(expected_fire_timeout=None, run=subprocess.run):
+    """None when the watchdog is in use; otherwise the reason it is not."""
+    if expected_fire_timeout is None:
+        expected_fire_timeout = timing.configured_fire_timeout()
+    try:
+        done = run(["wdmd", "--dump"], capture_output=True, text=True, timeout=DUMP_TIMEOUT)
+    except FileNotFoundError:
+        return "wdmd is not installed: this host has no watchdog daemon"
+    except subprocess.TimeoutExpired:
+        return "wdmd did not answer within %.0f s" % DUMP_TIMEOUT
+    head = re.search(r"^wdmd \d+ .*\bnow (\d+) last_keepalive (\d+)\b.*\bfire_timeout (\d+)",
+                     done.stdout, re.M)
+    if done.returncode != 0 or head is None:
+        return ("wdmd is not running (wdmd --dump: %s)"
+                % (done.stderr.strip() or done.stdout.strip() or "no answer"))
+    now, keepalive, fire = (int(x) for x in head.groups())
+    limit = 2 * timing.wdmd_test_interval(fire) + 5
+    if keepalive == 0 or now - keepalive > limit:
+        return ("wdmd is not petting a watchdog device (last keepalive %s): this host's "
+                "sanlock runs without its watchdog (sanlock daemon -w 0, Debian's default), "
+                "so sanlk-resetd would acknowledge a reset it cannot carry out; run sanlock "
+                "with -w 1" % ("never" if keepalive == 0 else "%d s ago" % (now - keepalive)))
+    if fire != expected_fire_timeout:
+        return ("wdmd's watchdog fires %d s after its last ping, but sanlock.conf says %d: "
+                "fencing proxies derive their proof from the configured value; make them "
+                "agree" % (fire, expected_fire_timeout))
+    return None
