@@ -9,10 +9,12 @@ and a second fence of the same host can use the reply's arrival. The witness is
 the same judge as the fence loop, fed by events instead of a request of its own.
 
 Limits, stated plainly:
-- A reply is credited only when it arrived at least REGISTERED_FOR seconds after
-  this host registered for the lockspace's events: a reply set earlier may be
-  delivered late (its bits stay set for 6 io_timeouts), and its arrival would then
-  say too little about when it was set. A witness that just started is blind.
+- A reply is credited only when it cannot be older than this host's registration
+  (a reply set earlier may be delivered late, its bits stay set for 6 io_timeouts,
+  and its arrival would then say too little about when it was set): the host's
+  record read right after registering showed no reply in that generation, or an
+  older generation; otherwise only when it arrived registered_for() seconds after
+  registering.
 - The arrival time bounds the arming from above; the target's timestamp at the
   arrival bounds it too, exactly when this host's daemon processed the renewal that
   carried the reply (it does, unless a renewal of this host's daemon was delayed
@@ -57,6 +59,7 @@ class Witness:
         self.bound = timing.watchdog_bound(fire_timeout)
         self.registrations = {}     # lockspace -> (handle, registered at, JoinedLockspace)
         self.watches = {}           # (lockspace, host id, generation) -> Watch
+        self.clean = {}             # lockspace -> {host id: generation without a reply}
 
     # -- registrations -------------------------------------------------------------------
 
@@ -74,8 +77,26 @@ class Witness:
                 log.warning("cannot witness lockspace %s yet: %s", name, err)
                 continue
             self.registrations[name] = (handle, self.world.clock(), joined[name])
+            self.clean[name] = self._clean_records(joined[name])
             log.info("witnessing lockspace %s (this host is host id %d)", name,
                      joined[name].host_id)
+
+    def _clean_records(self, space):
+        """{host id: generation} of hosts whose record shows no reply now (read after
+        registering: a reply that arrives later for them was set after this moment)."""
+        clean = {}
+        try:
+            views = self.world.hosts(space.name)
+        except FenceError as err:
+            log.warning("cannot list the hosts of lockspace %s: %s", space.name, err)
+            return clean
+        for view in views:
+            if view.host_id == space.host_id:
+                continue
+            read = self.world.read(space, view.host_id, wait=2.0)
+            if read.record is not None and not read.record.event & events.RESETTING:
+                clean[view.host_id] = read.record.owner_generation
+        return clean
 
     # -- events ----------------------------------------------------------------------------
 
@@ -106,7 +127,9 @@ class Witness:
         evidence.observe_view(ev, look, self.bound)
         watch = Watch(ev, space, now)
         self.watches[key] = watch
-        if now - registered < registered_for(io):
+        clean_generation = self.clean.get(space.name, {}).get(host_id)
+        fresh = clean_generation is not None and clean_generation <= generation
+        if not fresh and now - registered < registered_for(io):
             log.info("%s replied %s, but this host registered %.0f s ago: its arrival may be "
                      "late, not credited", ev, events.name(event["event"]), now - registered)
             watch.done = True

@@ -64,6 +64,10 @@ class HostWorld:
     def joined(self):
         return self.proxy.joined()
 
+    def hosts(self, lockspace):
+        """HostViews of every host with a lease in lockspace."""
+        return self.proxy.hosts(lockspace)
+
     def look(self, lockspace, host_id):
         """A Look at one host; ProxyError when this host's daemon fails."""
         issued = self.clock()

@@ -120,6 +120,12 @@ class FakeWorld:
         return {ls: JoinedLockspace(ls, PROXY_ID, "/dev/fake-%s" % ls, 0, False, False)
                 for ls in self.lockspaces}
 
+    def hosts(self, lockspace):
+        self._alive()
+        ids = sorted({k[1] if isinstance(k, tuple) else k for k in self.views
+                      if not isinstance(k, tuple) or k[0] == lockspace})
+        return [self.look(lockspace, i).view for i in ids]
+
     def look(self, lockspace, host_id):
         self._alive()
         views = self.views[(lockspace, host_id)] if (lockspace, host_id) in self.views \

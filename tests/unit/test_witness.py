@@ -50,8 +50,17 @@ def test_a_witnessed_watchdog_failure_keeps_status_from_ever_saying_off():
     assert verdict.power == Power.UNPROVEN and "did not reset it" in verdict.reason
 
 
-def test_a_reply_arriving_soon_after_registering_is_not_credited():
-    points = renewals(-20, 70.0, events_at=[(2.0, R)])
+def test_a_reply_already_on_disk_when_registering_is_not_credited():
+    # the record carries the reply when the witness starts: its arrival, soon after,
+    # may be a late delivery of an older reply
+    points = renewals(-20, 70.0, events_at=[(-4.0, R)])
     w = world(points, arrival=3.0)
     run_witness(w, 200.0)
     assert host_status(w, [T3]).power == Power.UNPROVEN
+
+
+def test_a_reply_soon_after_registering_is_credited_when_the_record_was_clean():
+    points = renewals(-20, 70.0, events_at=[(2.0, R)])
+    w = world(points, arrival=3.0)
+    run_witness(w, 200.0)
+    assert host_status(w, [T3]).power == Power.OFF
