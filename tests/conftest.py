@@ -71,6 +71,11 @@ def make_cluster():
         cluster.stop()
 
 
+def cluster_agent(cluster, host_id, args=(), stdin=None, **kwargs):
+    """The agent run on a simulated host (its namespaces), as its callers run it."""
+    return cluster.agent(host_id, args, stdin=stdin, **kwargs)
+
+
 def states(cluster, observer, lockspace=None):
     """{host_id: state name} as observer's daemon sees them."""
     return cluster.host_states(observer, lockspace)

@@ -388,8 +388,9 @@ def _hopeless(ev, now, fencing):
                 "its silence proves nothing, and its sanlk-resetd does not answer twice; %s"
                 % (ev, ev.generation, MANUAL))
     if _expired(ev) or ev.state == HostState.DEAD and ev.last_ts is None:
-        extra = (" (the reset reply in its lease is left from an earlier request or "
-                 "generation)" if ev.leftover else "")
+        extra = (" (the reset reply in its lease was not seen arriving by any observer on "
+                 "this host: it may be left from an earlier generation, or from a fence whose "
+                 "watchdog did not fire)" if ev.leftover else "")
         return ("%s lease expired without acknowledging a reset%s: the host may have lost "
                 "storage access while still running; %s" % (ev, extra, MANUAL))
     if ev.state == HostState.FREE:

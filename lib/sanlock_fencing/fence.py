@@ -58,6 +58,8 @@ class Fence:
         self.started = world.clock()
         self.deadline = self.started + options.power_timeout if options.power_timeout \
             else None
+        if self.deadline is not None:
+            world.bound_calls(self.deadline)
         self.placed, missing = place_targets(world.joined(), targets)
         for target in missing:
             self.step("%s: this host has not joined lockspace %s; not sent there"

@@ -72,14 +72,18 @@ class Proxy:
     def __init__(self, sanlock_module=None, deadline=CALL_DEADLINE):
         self.sanlock = sanlock_module or import_sanlock()
         self.deadline = deadline
+        self.until = None     # an absolute time.monotonic() no call may outlast (+1 s)
 
     def _call(self, doing, fn, *args):
+        seconds = self.deadline
+        if self.until is not None:
+            seconds = max(0.5, min(seconds, self.until - time.monotonic() + 1))
         try:
-            return bounded.call(lambda: fn(*args), self.deadline, doing)
+            return bounded.call(lambda: fn(*args), seconds, doing)
         except bounded.CallTimeout:
             raise DaemonHung("this host's sanlock daemon did not answer within %.0f s while "
                              "%s: it is stopped or overloaded; check it (sanlock client status)"
-                             ", or fence through another host" % (self.deadline, doing)) \
+                             ", or fence through another host" % (seconds, doing)) \
                 from None
         except self.sanlock.SanlockException as err:
             raise self._translate(err, doing) from None

@@ -81,6 +81,11 @@ def judge_looks(looks, store, bound, resource_mode=False):
     proofs = [v for v in verdicts if v.outcome == Outcome.PROVEN]
     if proofs:
         return StatusVerdict(Power.OFF, proofs[0].reason)
+    pending = [v for v, c in zip(verdicts, candidates)
+               if v.outcome == Outcome.WAIT and any(ev.credited for ev in c)]
+    if pending:
+        # acknowledged, and an observer here is waiting out its watchdog: it may still run
+        return StatusVerdict(Power.ON, "a reset is under way: %s" % pending[0].reason)
     verdict = evidence.judge(fresh, now, bound, resource_mode, fencing=False)
     if verdict.outcome == Outcome.PROVEN:
         return StatusVerdict(Power.OFF, verdict.reason)

@@ -28,13 +28,19 @@ def check(expected_fire_timeout=None, run=subprocess.run):
         return "wdmd is not installed: this host has no watchdog daemon"
     except subprocess.TimeoutExpired:
         return "wdmd did not answer within %.0f s" % DUMP_TIMEOUT
-    head = re.search(r"^wdmd \d+ .*\bnow (\d+) last_keepalive (\d+)\b.*\bfire_timeout (\d+)",
-                     done.stdout, re.M)
+    head = re.search(r"^wdmd \d+ .*\bnow (\d+) last_keepalive (\d+)\b", done.stdout, re.M)
     if done.returncode != 0 or head is None:
         return ("wdmd is not running (wdmd --dump: %s)"
                 % (done.stderr.strip() or done.stdout.strip() or "no answer"))
-    now, keepalive, fire = (int(x) for x in head.groups())
+    now, keepalive = (int(x) for x in head.groups())
+    # Debian's wdmd 3.8.5 does not print its fire timeout; newer ones do. Without it, the
+    # device runs with what this host's sanlock asked for: its configured value.
+    fire_field = re.search(r"^wdmd \d+ .*\bfire_timeout (\d+)", done.stdout, re.M)
+    fire = int(fire_field.group(1)) if fire_field else expected_fire_timeout
     limit = 2 * timing.wdmd_test_interval(fire) + 5
+    unclean = re.search(r"^wdmd \d+ .*\blast_closeunclean (\d+)", done.stdout, re.M)
+    if keepalive and unclean and int(unclean.group(1)) >= keepalive:
+        return None     # closed without disarming after its last pet: it is firing now
     if keepalive == 0 or now - keepalive > limit:
         return ("wdmd is not petting a watchdog device (last keepalive %s): this host's "
                 "sanlock runs without its watchdog (sanlock daemon -w 0, Debian's default), "

@@ -64,6 +64,10 @@ class HostWorld:
     def joined(self):
         return self.proxy.joined()
 
+    def bound_calls(self, until):
+        """No daemon call may outlast `until` (this clock) by more than a second."""
+        self.proxy.until = until
+
     def hosts(self, lockspace):
         """HostViews of every host with a lease in lockspace."""
         return self.proxy.hosts(lockspace)

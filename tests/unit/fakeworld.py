@@ -103,6 +103,9 @@ class FakeWorld:
         self.proxy = None
         self._pending = {}
 
+    def bound_calls(self, until):
+        self.until = until
+
     # clock
     def clock(self):
         return self.t

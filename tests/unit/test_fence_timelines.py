@@ -77,7 +77,7 @@ def test_a_carried_over_reply_in_a_host_that_stopped_after_joining_is_never_off(
     world.t = 80.0          # the join write is all there is; the lease is DEAD by now
     verdict = host_status(world, [T3])
     assert verdict.power == Power.UNPROVEN
-    assert "left from an earlier" in verdict.reason
+    assert "left from an earlier generation" in verdict.reason
     outcome, message, _ = run(world)
     assert outcome == "failed" and "nothing was sent" in message
 

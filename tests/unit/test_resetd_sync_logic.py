@@ -359,6 +359,10 @@ def test_nothing_is_registered_while_no_watchdog_is_petted(resetd):
      "allow_scripts 0 kill_script_sec 5 fire_timeout 60\n", "100 s ago"),
     ("wdmd 12 socket_gid 0 high_priority 1 now 500 last_keepalive 498 last_closeunclean 0 "
      "allow_scripts 0 kill_script_sec 5 fire_timeout 90\n", "fires 90 s"),
+    ("wdmd 12 socket_gid 0 high_priority 0 now 500 last_keepalive 495 last_closeunclean 0 "
+     "allow_scripts 0 kill_script_sec 0\nclient 0 name signal pid 0 fd 5\n", None),
+    ("wdmd 12 socket_gid 0 high_priority 0 now 500 last_keepalive 420 last_closeunclean 425 "
+     "allow_scripts 0 kill_script_sec 0\n", None),    # firing: armed by a reset request
     ("", "not running"),
 ])
 def test_the_watchdog_check_reads_wdmd_dump(dump, expected):
