@@ -89,7 +89,9 @@ def children(pid):
 
 
 class SimHost:
-    """One host of a SimCluster. kind: None (no watchdog device), "real" or "broken"."""
+    """One host of a SimCluster. kind: None (no watchdog device), "real", "broken" (a
+    device that never fires), or "daemon-w0": a real device and wdmd, but the sanlock
+    daemon runs -w 0 (Debian's default), so nothing ever asks wdmd to open the device."""
 
     def __init__(self, cluster, host_id, kind=None):
         self.cluster = cluster
@@ -105,7 +107,7 @@ class SimHost:
         self.machine = Machine("%s-h%d" % (cluster.uid, host_id),
                                workdir=os.path.join(cluster.workdir, "machine%d" % host_id))
         self.device = None
-        if kind in ("real", "broken"):
+        if kind in ("real", "broken", "daemon-w0"):
             self.device = cluster.watchdog.add_device(
                 self.view, self.machine.cgroup, "broken" if kind == "broken" else "normal")
         self.lockspaces = set()         # names of the lockspaces it has joined
@@ -169,7 +171,8 @@ class SimHost:
         if self.cluster.socket_group:
             os.chmod(self.run_dir, 0o755)
         env = dict(self.env, SANLOCK_PRIVILEGED="0")
-        proc = self._spawn("daemon", ["sanlock", "daemon", "-D", "-w", self.watchdog_flag,
+        daemon_w = "0" if self.kind == "daemon-w0" else self.watchdog_flag
+        proc = self._spawn("daemon", ["sanlock", "daemon", "-D", "-w", daemon_w,
                                       "-U", "root", "-G", group, "-l", "0", "-h", "0",
                                       "-e", self.name], env)
 
@@ -187,9 +190,9 @@ class SimHost:
 
     # -- the target side --------------------------------------------------------------
 
-    def start_resetd(self, lockspaces=()):
-        """The real sanlk-resetd, -w 1 on watchdog hosts; lockspaces: registered on its
-        command line (none: the sync service registers them)."""
+    def start_resetd(self, lockspaces=(), watchdog=None):
+        """The real sanlk-resetd, -w 1 on watchdog hosts (watchdog=False: -w 0 anyway);
+        lockspaces: registered on its command line (none: the sync service does it)."""
         self.stop("resetd")
         sock = self.machine.path(RESETD_SOCKET)
 
@@ -201,8 +204,8 @@ class SimHost:
         before = inode()
         start = os.path.getsize(self.log("resetd")) if os.path.exists(self.log("resetd")) \
             else 0
-        self._spawn("resetd", ["sanlk-resetd", "-D", "-w", self.watchdog_flag]
-                    + list(lockspaces))
+        flag = self.watchdog_flag if watchdog is None else ("1" if watchdog else "0")
+        self._spawn("resetd", ["sanlk-resetd", "-D", "-w", flag] + list(lockspaces))
         wait_for(lambda: self._died("resetd") or (inode() not in (None, before)), 15, 0.05,
                  "sanlk-resetd of host %d to bind its socket" % self.host_id)
         if lockspaces:

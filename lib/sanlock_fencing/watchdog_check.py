@@ -1,13 +1,16 @@
 """Is this host's watchdog in use, so that sanlk-resetd's reply is a promise it can keep?
 
-sanlk-resetd arms the watchdog by expiring its connection to wdmd, and answers
-RESETTING as soon as that message is queued. But wdmd only opens and pets the
-device once a client asks it to open the watchdog, which only sanlock's daemon
-does, and only when it runs with its watchdog (-w 1; Debian's default
-/etc/default/sanlock says -w 0). On such a host the reply is sent and nothing
-ever fires: a fence agent would take it for proof. So the target side registers
-lockspaces with sanlk-resetd only while `wdmd --dump` shows the device petted
-recently and with the fire timeout the watchdog bound assumes.
+sanlk-resetd arms the watchdog by expiring its own connection to wdmd, and answers
+RESETTING as soon as that message is queued; started with -w 0 it answers RESETTING
+without arming anything. A fencing proxy cannot tell from storage. So the target side
+registers lockspaces with sanlk-resetd only while `wdmd --dump` shows that wdmd pets a
+watchdog device (or is letting it fire), that a live sanlk-resetd is one of its
+clients (it connects only with -w 1), and that the device's fire timeout is the one
+the proxies' watchdog bound assumes.
+
+(Measured with Debian's 3.8.5 binaries: wdmd pets its device from its start, whether
+or not sanlock itself runs with -w 1; newer wdmd sources open the device only when a
+client asks. The dump shows which.)
 """
 
 import re
@@ -42,10 +45,15 @@ def check(expected_fire_timeout=None, run=subprocess.run):
     if keepalive and unclean and int(unclean.group(1)) >= keepalive:
         return None     # closed without disarming after its last pet: it is firing now
     if keepalive == 0 or now - keepalive > limit:
-        return ("wdmd is not petting a watchdog device (last keepalive %s): this host's "
-                "sanlock runs without its watchdog (sanlock daemon -w 0, Debian's default), "
-                "so sanlk-resetd would acknowledge a reset it cannot carry out; run sanlock "
-                "with -w 1" % ("never" if keepalive == 0 else "%d s ago" % (now - keepalive)))
+        return ("wdmd is not petting a watchdog device (last keepalive %s), so "
+                "sanlk-resetd would acknowledge a reset it cannot carry out; check wdmd and "
+                "the watchdog driver (with newer wdmd versions, also run sanlock with -w 1)"
+                % ("never" if keepalive == 0 else "%d s ago" % (now - keepalive)))
+    if not re.search(r"^client \d+ name sanlk-resetd pid \d+ fd \d+ dead 0 ref 1\b",
+                     done.stdout, re.M):
+        return ("no sanlk-resetd is connected to wdmd: a sanlk-resetd started with -w 0 "
+                "acknowledges resets without arming the watchdog; run it with -w 1 (its "
+                "default)")
     if fire != expected_fire_timeout:
         return ("wdmd's watchdog fires %d s after its last ping, but sanlock.conf says %d: "
                 "fencing proxies derive their proof from the configured value; make them "

@@ -350,17 +350,23 @@ def test_nothing_is_registered_while_no_watchdog_is_petted(resetd):
     assert resetd.drain() == ["end a"]
 
 
+RESETD_CLIENT = ("client 3 name sanlk-resetd pid 30421 fd 9 dead 0 ref 1 now 500 renewal 0 "
+                 "expire 0\n")
+
+
 @pytest.mark.parametrize("dump, expected", [
     ("wdmd 12 socket_gid 0 high_priority 1 now 500 last_keepalive 495 last_closeunclean 0 "
-     "allow_scripts 0 kill_script_sec 5 fire_timeout 60\n", None),
+     "allow_scripts 0 kill_script_sec 5 fire_timeout 60\n" + RESETD_CLIENT, None),
     ("wdmd 12 socket_gid 0 high_priority 1 now 500 last_keepalive 0 last_closeunclean 0 "
-     "allow_scripts 0 kill_script_sec 5 fire_timeout 60\n", "without its watchdog"),
+     "allow_scripts 0 kill_script_sec 5 fire_timeout 60\n", "not petting"),
     ("wdmd 12 socket_gid 0 high_priority 1 now 500 last_keepalive 400 last_closeunclean 0 "
      "allow_scripts 0 kill_script_sec 5 fire_timeout 60\n", "100 s ago"),
     ("wdmd 12 socket_gid 0 high_priority 1 now 500 last_keepalive 498 last_closeunclean 0 "
-     "allow_scripts 0 kill_script_sec 5 fire_timeout 90\n", "fires 90 s"),
+     "allow_scripts 0 kill_script_sec 5 fire_timeout 90\n" + RESETD_CLIENT, "fires 90 s"),
     ("wdmd 12 socket_gid 0 high_priority 0 now 500 last_keepalive 495 last_closeunclean 0 "
-     "allow_scripts 0 kill_script_sec 0\nclient 0 name signal pid 0 fd 5\n", None),
+     "allow_scripts 0 kill_script_sec 0\nclient 0 name signal pid 0 fd 5\n" + RESETD_CLIENT, None),
+    ("wdmd 12 socket_gid 0 high_priority 0 now 500 last_keepalive 495 last_closeunclean 0 "
+     "allow_scripts 0 kill_script_sec 0\nclient 0 name signal pid 0 fd 5\n", "-w 0"),
     ("wdmd 12 socket_gid 0 high_priority 0 now 500 last_keepalive 420 last_closeunclean 425 "
      "allow_scripts 0 kill_script_sec 0\n", None),    # firing: armed by a reset request
     ("", "not running"),

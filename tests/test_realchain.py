@@ -1,0 +1,155 @@
+"""Fences against the real watchdog chain: real wdmd petting a fake device of the host's
+own (its fire resets the whole simulated machine), the real `sanlock daemon -w 1` and the
+real `sanlk-resetd -w 1`, registered by the project's sync service, at io_timeout 3 (the
+lowest at which sanlock does not trip its own watchdog). The harness's record of the
+device fire is the ground truth the agent's verdict is checked against.
+"""
+
+import subprocess
+import time
+
+import pytest
+
+from conftest import assert_one_line_error, vdsm_stdin, wait_state
+from simcluster import wait_for
+
+pytestmark = pytest.mark.slow
+IO = 3
+
+
+def finish(proc, timeout=400):
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def off(cluster, proxy, target=3, address=None, **kwargs):
+    return cluster.agent(proxy, ["-o", "off", "-a", address or "%s:%d" % (cluster.lockspace,
+                                                                        target)], **kwargs)
+
+
+def status_code(cluster, host_id, target=3, address=None):
+    return cluster.agent(host_id, ["-o", "status", "-a", address or "%s:%d" % (
+        cluster.lockspace, target)]).returncode
+
+
+def wait_status_off(cluster, host_id, within, address=None):
+    """Seconds until status through host_id says OFF (exit 2); ON (0) meanwhile."""
+    started = time.monotonic()
+    while True:
+        code = status_code(cluster, host_id, address=address)
+        if code == 2:
+            return time.monotonic() - started
+        assert code == 0, "status said neither ON nor OFF (exit %d)" % code
+        assert time.monotonic() - started < within, "status not OFF within %d s" % within
+        time.sleep(0.5)
+
+
+def test_a_fence_through_the_real_chain_is_proven_after_the_fire(make_cluster):
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    cluster.start_resetd(3)
+    result = off(cluster, 1)
+    ended = time.monotonic()
+    assert result.returncode == 0, result.stderr
+    fires = cluster.host(3).fires()
+    assert len(fires) == 1 and fires[0]["mono"] < ended       # reset before success
+    assert not cluster.host(3).machine.processes()            # every process of it is gone
+    # status through a host that did not send the reset, within one renewal + 5 s
+    assert wait_status_off(cluster, 2, 2 * IO + 5) < 2 * IO + 5
+
+
+def test_a_watchdog_that_never_fires_fails_the_fence(make_cluster):
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "broken"})
+    cluster.start_resetd(3)
+    result = off(cluster, 1)
+    assert "did not reset it" in assert_one_line_error(result)
+    host = cluster.host(3)
+    assert host.device_events(["would_fire"]) and not host.fires()
+    assert host.machine.running
+    assert status_code(cluster, 2) == 0 and status_code(cluster, 1) == 0
+
+
+def test_storage_lost_after_the_reply_still_ends_in_a_reset(make_cluster):
+    """The reply armed the watchdog; the host then loses its storage and keeps running
+    until the watchdog fires. The agent succeeds only after that fire."""
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    cluster.start_resetd(3)
+    proc = cluster.agent_popen(1, vdsm_stdin(cluster.lockspace, "off", port="3"))
+    wait_for(lambda: cluster.read_leader(3)["extra2"] & 2, 60, 0.2, "the reply on storage")
+    cluster.host(3).storage(both="eio")
+    result = finish(proc)
+    ended = time.monotonic()
+    assert result.returncode == 0, result.stderr
+    fires = cluster.host(3).fires()
+    assert fires and fires[0]["mono"] < ended
+
+
+def test_storage_lost_before_any_request_is_never_off(make_cluster):
+    """The target loses its storage and keeps running: no request can reach it. off fails
+    and status never says OFF, whatever sanlock's own watchdog use does to the host."""
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    cluster.start_resetd(3)
+    cluster.host(3).storage(both="eio")
+    result = off(cluster, 1, timeout=600)
+    line = assert_one_line_error(result)
+    assert "expired without acknowledging" in line or "never acknowledged" in line
+    wait_state(cluster, 2, 3, "DEAD", 200)
+    for host_id in (1, 2):
+        assert status_code(cluster, host_id) == 1
+    # what really happened: sanlock holds no resource lease there, so when its lease
+    # cannot be renewed it drops the lockspace without letting its watchdog fire; the
+    # host keeps running, which is exactly why an expired lease proves nothing
+    assert not cluster.host(3).fires()
+    assert cluster.host(3).machine.running and cluster.host(3).alive("daemon")
+
+
+def test_sanlock_without_its_watchdog_still_resets_through_sanlk_resetd(make_cluster):
+    """Debian's default sanlock runs -w 0. Measured with Debian's 3.8.5: wdmd pets its
+    device from its own start, and sanlk-resetd -w 1 arms it through its own connection,
+    so the reset still happens; the proof holds."""
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "daemon-w0"})
+    cluster.start_resetd(3)
+    result = off(cluster, 1)
+    ended = time.monotonic()
+    assert result.returncode == 0, result.stderr
+    assert cluster.host(3).fires()[0]["mono"] < ended
+
+
+def test_sanlk_resetd_without_its_watchdog_is_not_made_fenceable(make_cluster):
+    """sanlk-resetd -w 0 acknowledges resets without arming anything. The sync service
+    sees it is not one of wdmd's clients and registers nothing; off then fails rather
+    than trusting a reply."""
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    host = cluster.host(3)
+    host.start_resetd(watchdog=False)
+    host.start_sync()
+    wait_for(lambda: "no sanlk-resetd is connected to wdmd" in open(host.log("sync")).read(),
+             30, 0.5, "the sync service to refuse")
+    result = off(cluster, 1)
+    assert "never acknowledged" in assert_one_line_error(result)
+    assert not host.fires() and host.machine.running
+
+
+def test_a_reboot_after_a_proven_fence_then_lost_storage_is_never_off(make_cluster):
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    cluster.start_resetd(3)
+    assert off(cluster, 1).returncode == 0
+    cluster.boot(3, rejoin=False)
+    cluster.cut_after_join_write(3, cut="storage")      # its record: the old reply
+    assert cluster.read_leader(3)["extra2"] & 2
+    wait_state(cluster, 2, 3, "DEAD", 200)
+    for host_id in (1, 2):
+        assert status_code(cluster, host_id) == 1
+        again = off(cluster, host_id)
+        assert again.returncode == 1 and "Success" not in again.stdout
+
+
+def test_two_lockspaces_one_on_4k_sectors_with_8m_alignment(make_cluster):
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    big = cluster.add_lockspace(sector_size=4096, align_mb=8)
+    cluster.start_resetd(3)
+    address = "%s:3,%s:3" % (cluster.lockspace, big)
+    result = cluster.agent(1, ["-o", "reboot", "-a", address])
+    ended = time.monotonic()
+    assert result.returncode == 0, result.stderr
+    assert cluster.host(3).fires()[0]["mono"] < ended
+    assert wait_status_off(cluster, 2, 2 * IO + 5, address=address) < 2 * IO + 5
