@@ -38,6 +38,16 @@ def run_agent(args=(), stdin=None, env=None, timeout=400, agent=AGENT):
                           capture_output=True, text=True, env=env, timeout=timeout)
 
 
+def assert_usage_error(result):
+    """A usage error as the fence-agents library reports it: exit 1, no traceback, at
+    most three lines on stderr (the reason, then the library's hint to see -h)."""
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert 1 <= len(lines) <= 3, result.stderr
+    return result.stderr
+
+
 def assert_one_line_error(result):
     assert result.returncode == 1, result
     assert "Traceback" not in result.stderr, result.stderr

@@ -1,8 +1,7 @@
 #!/usr/bin/python3 -tt
 """fence_sanlock_vdsm: fence a host through shared storage with sanlock.
 
-This script only declares the agent's options and documentation and hands over
-to the sanlock_fencing package; see lib/sanlock_fencing for how it works.
+Options and documentation only; the logic is in the sanlock_fencing package.
 """
 
 import atexit
@@ -10,150 +9,97 @@ import os
 import sys
 
 sys.path.append("/usr/share/fence")
-
-# The install step writes here where it put the library; in a source tree the
-# library sits in ../../lib, and a pip install needs no path at all.
-INSTALLED_LIBDIR = "@LIBDIR@"
-
-
-def _add_library_path():
-    here = os.path.dirname(os.path.realpath(__file__))
-    candidates = (os.environ.get("FENCE_SANLOCK_VDSM_LIBDIR"), INSTALLED_LIBDIR,
-                  os.path.join(here, "..", "..", "lib"))
-    for candidate in candidates:
-        if candidate and not candidate.startswith("@") and \
-                os.path.isdir(os.path.join(candidate, "sanlock_fencing")):
-            sys.path.insert(0, os.path.abspath(candidate))
-            return
-
-
-_add_library_path()
+# 'make install' writes the library's directory here; a source tree uses ../../lib
+LIBDIR = "@LIBDIR@"
+sys.path.insert(0, LIBDIR if not LIBDIR.startswith("@") else
+                os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "lib"))
 
 try:
-    import fencing
-    from fencing import all_opt, atexit_handler, check_input, process_input, show_docs
-    from fencing import fence_action, run_delay
+    from fencing import all_opt, atexit_handler, check_input, fence_action, process_input
+    from fencing import run_delay, show_docs
     from sanlock_fencing import agent, timing
 except ImportError as err:
-    sys.stderr.write("fence_sanlock_vdsm: cannot start: %s; install fence-agents and "
-                     "python3-sanlock, and run it with /usr/bin/python3\n" % err)
-    sys.exit(1)
+    sys.exit("fence_sanlock_vdsm: cannot start: %s; install fence-agents and python3-sanlock, "
+             "and run it with /usr/bin/python3" % err)
 
 TYPICAL, WORST = timing.expected_fence_seconds(timing.DEFAULT_IO_TIMEOUT)
+PCMK_TIMEOUT = timing.pacemaker_timeout(timing.DEFAULT_IO_TIMEOUT)
+
+
+def option(name, longopt, help_text, shortdesc, default, order, **extra):
+    all_opt[name] = dict(getopt=":", longopt=longopt, help=help_text, shortdesc=shortdesc,
+                         required="0", default=default, order=order, **extra)
 
 
 def define_options():
-    all_opt["ipaddr"]["help"] = ("-a, --ip=[address]            LOCKSPACE:HOST_ID of the host "
-                                 "to fence; several as LS1:ID1,LS2:ID2; or LOCKSPACE alone "
-                                 "with --plug=HOST_ID")
+    all_opt["ipaddr"]["help"] = ("-a, --ip=[address]            LOCKSPACE:HOST_ID of the host to "
+                                 "fence (LS1:ID1,LS2:ID2 for several), or LOCKSPACE")
     all_opt["ipaddr"]["shortdesc"] = (
-        "Target as LOCKSPACE:HOST_ID (oVirt: storage-domain UUID and the host's id), several "
-        "separated by commas, or a bare LOCKSPACE with the host id in port")
-    all_opt["port"]["help"] = ("-n, --plug=[id]                Host id of the target in the "
-                               "lockspace (when ipaddr is a bare lockspace name)")
-    all_opt["port"]["shortdesc"] = "Host id of the target when ipaddr names only the lockspace"
+        "The lockspace (oVirt: the storage-domain UUID), as LOCKSPACE with the target in "
+        "plug, or LOCKSPACE:HOST_ID; several separated by commas")
+    all_opt["port"]["help"] = ("-n, --plug=[id|name]           The target's host id in the "
+                               "lockspace, or its node name")
+    all_opt["port"]["shortdesc"] = (
+        "The target's host id, or its node name (its sanlock host name, or the part after "
+        "sanlock's default UUID.), when ip names only the lockspace")
     all_opt["port"]["required"] = "0"
-    all_opt["login"]["help"] = "-l, --username=[name]          Accepted and ignored"
     all_opt["login"]["shortdesc"] = "Accepted and ignored (oVirt always sends one)"
-    all_opt["passwd"]["help"] = "-p, --password=[password]      Accepted and ignored"
     all_opt["passwd"]["shortdesc"] = "Accepted and ignored: sanlock needs no password"
-    all_opt["passwd_script"]["help"] = "-S, --password-script=[script] Accepted and ignored"
-    all_opt["passwd_script"]["shortdesc"] = "Accepted and ignored"
-    # vdsm always sends agent=<name>; the library declares it as a flag and warns on it
-    all_opt["agent"].update(getopt=":", longopt="agent")
-
-    # Pacemaker sends the target's node name; declared so that it can be told apart from a
-    # host id in port (see sanlock_fencing.agent.pacemaker_port)
-    all_opt["nodename"] = {"getopt": ":", "longopt": "nodename", "help": "", "required": "0",
-                           "shortdesc": "", "order": 1}
-    all_opt["resource_mode"] = {
-        "getopt": ":",
-        "longopt": "resource-mode",
-        "type": "boolean",
-        "help": "--resource-mode=[0|1]          An expired host lease alone proves the host "
-                "off (only if every shared resource has a sanlock resource lease)",
-        "shortdesc": "Set to 1 only when every shared resource (every VM disk) is protected by "
-                     "a sanlock resource lease: then an expired host lease alone proves the "
-                     "host off, even without a reply to the reset request",
-        "required": "0",
-        "default": "0",
-        "order": 10}
-    all_opt["sysrq_reboot"] = {
-        "getopt": ":",
-        "longopt": "sysrq-reboot",
-        "type": "boolean",
-        "help": "--sysrq-reboot=[0|1]           Also ask for a sysrq reboot (target runs "
-                "sanlk-resetd -b 1)",
-        "shortdesc": "Also request REBOOT, which a target running 'sanlk-resetd -b 1' does "
-                     "through /proc/sysrq-trigger before its watchdog fires; the proof is "
-                     "the same",
-        "required": "0",
-        "default": "0",
-        "order": 11}
-
-    # sanlock reaches the target through storage: no TCP port to configure.
-    fencing.DEPENDENCY_OPT["ipaddr"] = []
-    all_opt["power_timeout"]["default"] = "175"
-    all_opt["power_timeout"]["help"] = ("--power-timeout=[seconds]      Overall bound of off, "
-                                        "reboot and on (default 175; 0: no bound)")
-    all_opt["power_timeout"]["shortdesc"] = (
-        "Overall time bound of off, reboot and on; reaching it is a failure. Default 175 s "
-        "fits oVirt's 180 s per call; under Pacemaker its own pcmk_off_timeout and "
-        "pcmk_reboot_timeout bound the agent instead")
+    all_opt["method"]["choices"] = ["cycle"]
     all_opt["method"]["default"] = "cycle"
-    all_opt["method"]["help"] = ("-m, --method=[method]          Method to fence (onoff|cycle) "
-                                 "(Default: cycle, one proven reset)")
-    fencing.fail_usage = agent.one_line_fail_usage
+    all_opt["method"]["help"] = "-m, --method=cycle             Reboot is one proven reset"
+    all_opt["power_timeout"]["default"] = "175"
+    all_opt["power_timeout"]["shortdesc"] = (
+        "Overall bound of off, reboot and on; reaching it is a failure. 175 fits oVirt's "
+        "180 s per call; under Pacemaker, pcmk_off_timeout and pcmk_reboot_timeout bound "
+        "the agent instead")
+    # Pacemaker sends the target's node name: declared (help empty: not in the metadata) so
+    # that a port holding that name is recognised
+    option("nodename", "nodename", "", "", None, 1)
+    option("resource_mode", "resource-mode",
+           "--resource-mode=[0|1]          An expired lease alone proves the host off",
+           "1 only when every shared resource has a sanlock resource lease and the targets' "
+           "sanlock runs with its watchdog: then an expired host lease alone is proof",
+           "0", 10, type="boolean")
+    option("sysrq_reboot", "sysrq-reboot",
+           "--sysrq-reboot=[0|1]           Also request a sysrq reboot (sanlk-resetd -b 1)",
+           "Also request REBOOT, which 'sanlk-resetd -b 1' does through sysrq before its "
+           "watchdog fires; the proof is the same", "0", 11, type="boolean")
+    option("mutual_guard", "mutual-guard",
+           "--mutual-guard=[auto|1|0]      Wait before fencing a lower host id (auto: under "
+           "Pacemaker)",
+           "Before fencing a host with a lower host id, wait about 4 x io_timeout + 15 s for "
+           "that host's own request for this one: of two nodes fencing each other, only "
+           "one is reset. auto: on when run by Pacemaker's fencer", "auto", 12,
+           choices=["auto", "1", "0"])
 
 
 DOCS = {
     "shortdesc": "Fence agent that resets a host through shared storage with sanlock",
     "longdesc": (
-        "fence_sanlock_vdsm fences a host that can no longer be reached over the network "
-        "but may still write to shared storage. It runs on another host (the proxy) whose "
-        "sanlock daemon shares a lockspace with the target, and asks the target's sanlk-resetd, "
-        "through the target's delta lease, to reset itself with its watchdog. Off and reboot "
-        "succeed only once the reset is proven: the target acknowledged the request "
-        "(RESETTING or REBOOTING, in the generation the request was sent to) and then its "
-        "lease expired, or it came back with a new generation, or it stopped renewing its "
-        "lease before its watchdog had to fire (70 s after it acknowledged) and that bound "
-        "plus a margin of 3 x io_timeout + 2 s has passed. With resource_mode an expired "
-        "lease alone is proof. At the production io_timeout of 10 s a fence takes about "
-        "%d s, at most about %d s; at io_timeout 1 about 75 s. A timeout is a failure: the agent "
-        "fails as soon as success becomes impossible (no reply after %d renewals of the "
-        "target, meaning no sanlk-resetd watches that lockspace there; a lease that expired "
-        "or was released without a reply, which may be a host that lost its storage while "
-        "still running and needs manual fencing; a watchdog that did not fire; this host's "
-        "sanlock daemon failing) or when power_timeout passes. "
-        "Status is ON while the host is live, failing or not yet judged, OFF (exit 2) only "
-        "when its lease on shared storage proves the reset, whichever host sent it, and "
-        "an error (exit 1) when the lease expired without proof. "
-        "On never sends a reset: sanlock cannot power a host on and a reset host boots by "
-        "itself; run on another host, on succeeds at once when the host is running, and "
-        "otherwise waits up to power_timeout for it to rejoin its lockspace. Run by the "
-        "addressed host itself (Pacemaker unfencing, on_target), on makes that host "
-        "fenceable: it has its lockspaces watched by the local sanlk-resetd, and fails with "
-        "the reason when it cannot. Reboot is the same proven reset as off. "
-        "Requirements: the target runs sanlk-resetd watching the lockspace "
-        "(sanlk-reset reg LOCKSPACE) with its watchdog (wdmd); the proxy has joined the "
-        "lockspace and can read its storage; run as root or as a member of the sanlock group "
-        "(vdsm is)." % (TYPICAL, WORST, timing.NO_REPLY_RENEWALS)),
+        "fence_sanlock_vdsm fences a host through the storage it shares with another host, "
+        "when the network cannot reach it: run on that other host, it asks the target's "
+        "sanlk-resetd, through their sanlock lockspace, to reset the target with its "
+        "watchdog, and reports success only once the reset is proven from the storage. "
+        "Every host needs sanlk-resetd (with its watchdog), wdmd with a watchdog device, "
+        "and the fence-sanlock-vdsm-resetd-sync and fence-sanlock-vdsm-witness services. "
+        "A fence takes about %d s, at most about %d s, at sanlock's default io_timeout of "
+        "10 s: under Pacemaker set pcmk_off_timeout, pcmk_reboot_timeout and "
+        "stonith-timeout to %d (plain seconds). See fence_sanlock_vdsm(8)."
+        % (TYPICAL, WORST, PCMK_TIMEOUT)),
     "vendorurl": "https://pagure.io/sanlock",
 }
 
-DEVICE_OPT = ["ipaddr", "port", "no_port", "login", "no_login", "passwd", "no_password", "method",
-              "resource_mode", "sysrq_reboot", "on_target", "nodename"]
+DEVICE_OPT = ["ipaddr", "port", "no_port", "login", "no_login", "passwd", "no_password",
+              "method", "resource_mode", "sysrq_reboot", "mutual_guard", "on_target",
+              "nodename"]
 
 
 def main():
-    # the library names the agent after argv[0]; a source checkout runs it as .py
-    if sys.argv[0].endswith(".py"):
-        sys.argv[0] = sys.argv[0][:-3]
     atexit.register(atexit_handler)
-    agent.install_early_logging()
+    agent.adapt_library(sys.argv)
     define_options()
-    device_opt = list(DEVICE_OPT)
-    options = check_input(device_opt, process_input(device_opt), other_conditions=True)
+    options = check_input(DEVICE_OPT, process_input(DEVICE_OPT), other_conditions=True)
     show_docs(options, DOCS)
     return agent.run(options, fence_action, run_delay)
 

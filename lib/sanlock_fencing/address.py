@@ -13,10 +13,6 @@ partial action.
 
 from .errors import UsageError
 
-
-class MissingHostId(UsageError):
-    """A bare lockspace in the address and no port: the host id is missing."""
-
 MAX_LOCKSPACE_NAME_BYTES = 48   # sanlock's SANLK_NAME_LEN, part of the on-disk format
 MIN_HOST_ID = 1
 MAX_HOST_ID = 2000              # sanlock's limit (512-byte sectors, 1M alignment)
@@ -114,8 +110,8 @@ def parse_targets(address, port=None):
         else:
             check_lockspace_name(item)
             if port_id is None:
-                raise MissingHostId("address %s names no host id: use LOCKSPACE:HOST_ID or "
-                                    "set port to the host id" % shown(item))
+                raise UsageError("address %s names no host id: use LOCKSPACE:HOST_ID or "
+                                 "set port to the host id" % shown(item))
             host_id = port_id
         targets.append(Target(name if ":" in item else item, host_id))
 

@@ -6,9 +6,10 @@ status/fence, and makes every failure a single line on stderr with exit status 1
 """
 
 import logging
+import os
 import sys
 
-from .address import MissingHostId, check_lockspace_name, parse_targets, shown
+from .address import check_lockspace_name, parse_targets, shown
 from .errors import FenceError, UsageError
 from .evidence_store import EvidenceStore
 from .fence import FenceOptions
@@ -18,12 +19,6 @@ from . import timing
 
 TRUE_WORDS = ("1", "yes", "on", "true")
 FALSE_WORDS = ("0", "no", "off", "false")
-
-# The library's own usage errors, made actionable (it would add a second line).
-_LIBRARY_HINTS = {
-    "You have to enter fence address":
-        "set ipaddr (-a) to LOCKSPACE:HOST_ID, or to LOCKSPACE with port (-n) = HOST_ID",
-}
 
 EXIT_OK, EXIT_FAILED, EXIT_OFF = 0, 1, 2
 
@@ -56,17 +51,23 @@ def fail_line(message):
     sys.exit(EXIT_FAILED)
 
 
-def one_line_fail_usage(message="", stop=True):
-    """Replacement for fencing.fail_usage: the same errors, on one line."""
-    if not message:
-        message = "invalid usage"
-    text = message.strip()
-    for known, hint in _LIBRARY_HINTS.items():
-        if known in text:
-            text = "%s: %s" % (text, hint)
-    if stop:
-        fail_line("%s (see -h for usage)" % text)
-    logging.error("%s", text)
+def adapt_library(argv):
+    """The few places where the fence-agents library (4.12.1) does not fit this agent.
+
+    - The library names the agent after argv[0]: a source checkout runs it as .py.
+    - ipaddr pulls in a TCP port option (ipport) that needs a network protocol: this
+      agent reaches its targets through storage, so ipaddr comes without it.
+    - vdsm always sends agent=<name> on stdin; the library declares agent as a flag and
+      would warn on every call.
+    - A warning logged while stdin is read makes Python add a default handler, and
+      every later line would then appear twice (EarlyStderrHandler).
+    """
+    import fencing
+    if argv[0].endswith(".py"):
+        argv[0] = argv[0][:-3]
+    fencing.DEPENDENCY_OPT["ipaddr"] = []
+    fencing.all_opt["agent"].update(getopt=":", longopt="agent")
+    install_early_logging()
 
 
 def boolean_option(options, key, name):
@@ -86,51 +87,58 @@ def boolean_option(options, key, name):
                      % (name, shown(options.get(key))))
 
 
-def pacemaker_port(options):
-    """The port option, less Pacemaker's node name.
+def port_as_node_name(options):
+    """(port, node name to resolve) from the port option.
 
-    Pacemaker passes the target node's name as port when pcmk_host_map does not map it
-    (always in validate, and for devices with pcmk_host_list). Returns (port, node): port
-    None and the node name when port is just that name.
+    A port that is not a host id is a node name: Pacemaker passes the target's node name
+    as port when pcmk_host_map does not map it. With a bare lockspace in the address it
+    is resolved to the host's id from the leases (nodes.resolve); with host ids in the
+    address, a port equal to Pacemaker's nodename is what the fencer always adds and is
+    ignored, and any other name contradicts the address.
     """
-    port, node = options.get("--plug"), options.get("--nodename")
-    if port is not None and node is not None and port.strip() == node.strip() \
-            and not port.strip().isdigit():
-        return None, node
-    return port, None
+    port = options.get("--plug")
+    text = (port or "").strip()
+    if not text or text.isdigit():
+        return port, None
+    address = options.get("--ip") or ""
+    if ":" not in address:
+        return None, text
+    if text == (options.get("--nodename") or "").strip():
+        return None, None
+    raise UsageError("port %s is not a host id, and the address %s names host ids already: "
+                     "give the host id once" % (shown(text), shown(address)))
 
 
 def settings(options, validating=False):
-    """(targets, FenceOptions) from the library's options; validates everything.
+    """(targets, node name or None, FenceOptions) from the library's options.
 
-    validating: validate-all, where Pacemaker sends a made-up node name as port; a bare
-    lockspace is then accepted, since pcmk_host_map supplies the host id at fence time.
+    With a node name the targets are found later, from the leases (resolve_node);
+    validate-all does not look them up (Pacemaker validates with a made-up node name).
     """
-    port, node = pacemaker_port(options)
-    try:
+    port, node = port_as_node_name(options)
+    if node is not None:
+        _lockspaces_of(options)
+        targets = []
+    else:
         targets = parse_targets(options.get("--ip"), port)
-    except UsageError as err:
-        if node is None or not isinstance(err, MissingHostId):
-            raise
-        if validating:
-            _lockspaces_of(options)
-            targets = []
-        else:
-            raise UsageError("%s; Pacemaker gave node name '%s' as port: map it to its host "
-                             "id with pcmk_host_map=\"%s:HOST_ID\", or address "
-                             "LOCKSPACE:HOST_ID" % (err, node, node)) from None
     resource_mode = boolean_option(options, "--resource-mode", "resource_mode")
     sysrq_reboot = boolean_option(options, "--sysrq-reboot", "sysrq_reboot")
+    guard = str(options.get("--mutual-guard", "auto")).strip().lower()
+    if guard == "auto":
+        # the library's own test for "run by Pacemaker's fencer"
+        mutual_guard = os.environ.get("PCMK_service") == "pacemaker-fenced"
+    else:
+        mutual_guard = boolean_option(options, "--mutual-guard", "mutual_guard")
     try:
         power_timeout = float(options.get("--power-timeout", 0) or 0)
     except ValueError:
-        raise UsageError("invalid power_timeout '%s': expected seconds"
-                         % options.get("--power-timeout")) from None
+        raise UsageError("invalid power_timeout %s: expected seconds"
+                         % shown(options.get("--power-timeout"))) from None
     if power_timeout < 0:
-        raise UsageError("invalid power_timeout '%s': expected 0 (no limit) or more seconds"
-                         % options.get("--power-timeout"))
-    return targets, FenceOptions(resource_mode, sysrq_reboot, power_timeout,
-                                 timing.configured_fire_timeout())
+        raise UsageError("invalid power_timeout %s: expected 0 (no limit) or more seconds"
+                         % shown(options.get("--power-timeout")))
+    return targets, node, FenceOptions(resource_mode, sysrq_reboot, power_timeout,
+                                       timing.configured_fire_timeout(), mutual_guard)
 
 
 def _lockspaces_of(options):
@@ -270,7 +278,7 @@ class Callbacks:
                 return {}
             from .status import list_hosts
             return list_hosts(self.world, names, self.options.resource_mode,
-                              self.options.fire_timeout)
+                              self.options.fire_timeout, warn=logging.warning)
         except FenceError as err:
             fail_line("Failed: %s" % err)
 
@@ -287,6 +295,7 @@ def run(options, fence_action, run_delay, world_factory=make_world):
     action = options["--action"]
     verbose = "--verbose" in options
     try:
+        node = None
         if action in ("list", "list-status", "monitor"):
             resource_mode = boolean_option(options, "--resource-mode", "resource_mode")
             callbacks = Callbacks(None, [], FenceOptions(
@@ -294,11 +303,15 @@ def run(options, fence_action, run_delay, world_factory=make_world):
                 verbose)
             _lockspaces_of(options)
         else:
-            targets, fence_options = settings(options, validating=action == "validate-all")
+            targets, node, fence_options = settings(options)
             callbacks = Callbacks(None, targets, fence_options, verbose)
         if action == "validate-all":
             return EXIT_OK
         callbacks.world = world_factory()
+        if node is not None:
+            from .nodes import resolve
+            callbacks.targets = resolve(callbacks.world, _lockspaces_of(options), node)
+            logging.debug("node %s is %s", node, ",".join(map(str, callbacks.targets)))
         if action in ("off", "reboot", "status"):
             check_targets_here(callbacks.world, callbacks.targets)
     except FenceError as err:

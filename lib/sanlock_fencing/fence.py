@@ -22,9 +22,11 @@ from .world import place_targets
 # sysrq_reboot:  also request REBOOT (sanlk-resetd -b 1)
 # power_timeout: overall bound in seconds; 0: none (Pacemaker bounds the agent itself)
 # fire_timeout:  the watchdog fire timeout the bound assumes (sanlock.conf)
+# mutual_guard:  wait before fencing a host with a lower host id, watching for its own
+#                request for this host (two nodes fencing each other: one survives)
 FenceOptions = namedtuple("FenceOptions", "resource_mode sysrq_reboot power_timeout "
-                                          "fire_timeout",
-                          defaults=(False, False, 0, timing.DEFAULT_FIRE_TIMEOUT))
+                                          "fire_timeout mutual_guard",
+                          defaults=(False, False, 0, timing.DEFAULT_FIRE_TIMEOUT, False))
 
 FenceResult = namedtuple("FenceResult", "already_off proof")
 
@@ -65,6 +67,7 @@ class Fence:
             self.step("%s: this host has not joined lockspace %s; not sent there"
                       % (target, target.lockspace))
         self.leases = []
+        self.own_generation = {}        # lockspace -> this proxy's generation there
         self.handles = []
         self.request = events.request_value(options.sysrq_reboot)
 
@@ -96,6 +99,7 @@ class Fence:
                 if what.error is not None:
                     raise FenceError("nothing was sent: %s, so a reset of %s could not be "
                                      "proven" % (what.error, target))
+            self.own_generation[space.name] = own.record.owner_generation
             generation = max(look.view.generation, read.record.owner_generation)
             ev = LeaseEvidence(target.lockspace, target.host_id, generation,
                                io_timeout=read.record.io_timeout or look.view.io_timeout
@@ -126,6 +130,10 @@ class Fence:
             handle = self.world.register_events(target.lockspace)
             self.handles.append((target, handle))
             self.world.read_events(handle)
+        self.check_not_being_reset()
+        if self.options.mutual_guard and any(space.host_id > target.host_id
+                                             for target, space in self.placed):
+            self.guard()
         for (target, space), ev in zip(self.placed, self.leases):
             self.progress.phase("sending the reset request to %s" % target)
             own = self.world.read(space, space.host_id, wait=timing.POLL_INTERVAL * 8)
@@ -156,6 +164,55 @@ class Fence:
                                      "with another kind of request until power_timeout: "
                                      "retry later" % target.lockspace) from None
                 self.world.sleep(timing.POLL_INTERVAL)
+
+    def check_not_being_reset(self):
+        """Raise OwnHostReset when a host's lease holds a reset request addressed to this
+        one (its bit still set: sent within the last 6 io_timeouts). Its events may have
+        reached this host before this fence registered for them."""
+        for target, space in self.placed:
+            mine = self.own_generation.get(space.name)
+            for view in self.world.hosts(space.name):
+                if view.host_id == space.host_id:
+                    continue
+                record = self.world.read(space, view.host_id, wait=timing.POLL_INTERVAL).record
+                if record is not None and record.event & events.RESET and \
+                        record.addresses(space.host_id) and record.event_generation == mine:
+                    raise OwnHostReset(
+                        "this host is being reset: host %d asked for it in lockspace %s; its "
+                        "fence of %s cannot complete" % (view.host_id, space.name, target))
+
+    def guard(self):
+        """Wait mutual_guard_wait() before fencing a lower host id, watching for its request.
+
+        Two nodes that lose their network fence each other at about the same moment; each
+        request would arm the other's watchdog. The higher id waits: if the other's
+        request arrives meanwhile, this host is the one reset, and it gives up without
+        sending. Only this direction pays the wait.
+        """
+        io = max(ev.io_timeout for ev in self.leases)
+        until = self.world.clock() + timing.mutual_guard_wait(io)
+        self.step("mutual_guard: waiting %d s before fencing a host with a lower host id, in "
+                  "case it is fencing this one" % timing.mutual_guard_wait(io))
+        while self.world.clock() < until:
+            self.progress.phase("mutual guard: %d s before sending"
+                                % (until - self.world.clock()))
+            for target, handle in self.handles:
+                for event in self.world.read_events(handle):
+                    self._event_note(target, event)
+            self.check_not_being_reset()
+            self.world.sleep(1.0)
+
+    def withdraw(self):
+        """Take back requests that have not reached the storage yet: this host is going
+        down, and a request still in its daemon's memory would reset the other host too."""
+        for (target, _space), ev in zip(self.placed, self.leases):
+            if ev.request_sent_at is not None and ev.request_on_disk_at is None:
+                try:
+                    self.world.withdraw_event(target.lockspace, target.host_id, ev.generation)
+                    self.step("withdrew the request for %s before it reached the storage"
+                              % target)
+                except ProxyError as err:
+                    self.step("could not withdraw the request for %s: %s" % (target, err))
 
     def observe(self):
         """One round of observations."""
@@ -241,6 +298,10 @@ def fence(world, targets, options, progress=None, writer=None):
             raise FenceError("nothing was sent: " + verdict.reason)
         job.send()
         return FenceResult(False, job.loop())
+    except OwnHostReset:
+        if job is not None:
+            job.withdraw()
+        raise
     except ProxyError as err:
         raise FenceError("this host's sanlock daemon failed during the fence, so the reset "
                          "is not proven: %s" % err) from None

@@ -28,6 +28,8 @@ from .errors import FenceError
 DELTA_DISK_MAGIC = 0x12212010
 CHECKSUM_LENGTH = 168          # the checksum covers the record up to itself
 CHECKSUM_SEED = 0xFFFFFFFE     # sanlock seeds crc32c with ~1
+BITMAP_OFFSET = 256            # sanlock's HOSTID_BITMAP_OFFSET: who the event is for
+BITMAP_SIZE = 256
 READ_SIZE = 4096               # one page: aligned for O_DIRECT on 512 and 4K devices
 SECTOR_SIZES = (512, 4096)
 
@@ -48,7 +50,7 @@ OLD_ALIGN = {512: 1 << 20, 4096: 8 << 20}   # records written before the align f
 
 class LeaseRecord(namedtuple("LeaseRecord", "host_id owner_id owner_generation timestamp "
                                             "io_timeout sector_size host_name event "
-                                            "event_generation event_data flags")):
+                                            "event_generation event_data flags bitmap")):
     """What one host's delta lease says on disk.
 
     timestamp is the owner's own monotonic clock in seconds (0: free). event is the
@@ -58,6 +60,12 @@ class LeaseRecord(namedtuple("LeaseRecord", "host_id owner_id owner_generation t
     """
 
     __slots__ = ()
+
+    def addresses(self, host_id):
+        """Whether this host's last event is still addressed to host_id: sanlock sets the
+        addressee's bit in the bitmap after the record for 6 io_timeouts."""
+        byte = (host_id - 1) // 8
+        return byte < len(self.bitmap) and bool(self.bitmap[byte] & (1 << ((host_id - 1) % 8)))
 
     @property
     def capacity(self):
@@ -92,7 +100,8 @@ def parse_record(data, host_id, lockspace):
         host_id=host_id, owner_id=owner_id, owner_generation=owner_generation,
         timestamp=timestamp, io_timeout=io_timeout, sector_size=sector_size,
         host_name=resource_name.rstrip(b"\0").decode("utf-8", "replace"),
-        event=event, event_generation=event_generation, event_data=event_data, flags=flags)
+        event=event, event_generation=event_generation, event_data=event_data, flags=flags,
+        bitmap=bytes(data[BITMAP_OFFSET:BITMAP_OFFSET + BITMAP_SIZE]))
 
 
 class LeaseReader:

@@ -185,6 +185,16 @@ class Proxy:
         except (ProxyError, OSError):
             pass   # the daemon may be gone already; nothing left to clean up
 
+    def withdraw_event(self, lockspace, host_id, generation):
+        """Clear host_id's bit and this lockspace's event slot, so that a request still in
+        the daemon's memory is not written at its next renewal (the daemon handles one
+        clearing flag per call)."""
+        for flag, what in ((self.sanlock.SETEV_CLEAR_HOSTID, "bit"),
+                           (self.sanlock.SETEV_CLEAR_EVENT, "event")):
+            self._call("withdrawing the reset request (%s) in lockspace %s" % (what, lockspace),
+                       self.sanlock.set_event, lockspace.encode("utf-8"), host_id, generation,
+                       0, 0, flag)
+
     def send_event(self, lockspace, host_id, generation, event):
         try:
             self._call("sending the reset request in lockspace %s" % lockspace,

@@ -137,32 +137,52 @@ def host_status(world, targets, resource_mode=False, fire_timeout=timing.DEFAULT
     return verdict
 
 
-def list_hosts(world, lockspaces, resource_mode=False, fire_timeout=timing.DEFAULT_FIRE_TIMEOUT):
-    """{outlet id: (alias, ON/OFF/UNKNOWN)} for every host with a lease in lockspaces.
-
-    The outlet id is what goes into port: the host id, or LOCKSPACE:HOST_ID when
-    several lockspaces are listed. The alias is the host's name in its delta lease.
-    """
+def list_hosts(world, lockspaces, resource_mode=False,
+               fire_timeout=timing.DEFAULT_FIRE_TIMEOUT, warn=None):
+    """{node name: ("", ON/OFF/UNKNOWN)}: one entry per host holding a lease in any of
+    lockspaces, named as Pacemaker names nodes (nodes.node_name), so that the fencer's
+    dynamic-list finds them. A name the fencer would not keep whole is left out (and
+    warn() is told why)."""
     from .address import Target
     from .evidence import Look
+    from .nodes import listable, node_name
     bound = timing.watchdog_bound(fire_timeout)
     joined = world.joined()
     absent = [name for name in lockspaces if name not in joined]
-    if absent:
+    if len(absent) == len(lockspaces):
         raise not_joined_error(absent, joined, "this host cannot list its hosts")
-    outlets = {}
+    if absent and warn:
+        warn("not joined here, not listed: %s" % ", ".join(absent))
+    found = {}
     for name in lockspaces:
+        if name in absent:
+            continue
         space = joined[name]
-        for view in world.proxy.hosts(name):
+        for view in world.hosts(name):
             read = world.read(space, view.host_id, wait=2.0)
-            alias = read.record.host_name if read.record is not None else ""
+            if read.record is None or not read.record.timestamp:
+                continue
+            node = node_name(read.record.host_name)
+            if not listable(node):
+                if warn:
+                    warn("%s:%d is not listed: its host name %s has characters Pacemaker's "
+                         "fencer would cut off (set our_host_name to the node name)"
+                         % (name, view.host_id, read.record.host_name))
+                continue
             if view.host_id == space.host_id:
-                power = "ON"      # this host itself
+                power = Power.ON      # this host itself
             else:
                 now = world.clock()
-                verdict = judge_looks([(Target(name, view.host_id), Look(now, now, view),
-                                        read)], world.store, bound, resource_mode)
-                power = {Power.ON: "ON", Power.OFF: "OFF"}.get(verdict.power, "UNKNOWN")
-            key = str(view.host_id) if len(lockspaces) == 1 else "%s:%d" % (name, view.host_id)
-            outlets[key] = (alias, power)
+                power = judge_looks([(Target(name, view.host_id), Look(now, now, view),
+                                      read)], world.store, bound, resource_mode).power
+            found.setdefault(node.lower(), (node, []))[1].append(power)
+    outlets = {}
+    for node, powers in found.values():
+        if any(p == Power.ON for p in powers):
+            text = "ON"
+        elif all(p == Power.OFF for p in powers):
+            text = "OFF"
+        else:
+            text = "UNKNOWN"
+        outlets[node] = ("", text)
     return outlets

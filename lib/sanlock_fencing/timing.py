@@ -134,7 +134,24 @@ def expected_fence_seconds(io_timeout, fire_timeout=DEFAULT_FIRE_TIMEOUT):
 
 
 def pacemaker_timeout(io_timeout, fire_timeout=DEFAULT_FIRE_TIMEOUT):
-    """A pcmk_off_timeout/pcmk_reboot_timeout that covers a fence, in whole seconds."""
-    worst = expected_fence_seconds(io_timeout, fire_timeout)[1]
-    return int((worst * 1.25 + 9) // 10 * 10)
+    """pcmk_off_timeout/pcmk_reboot_timeout/stonith-timeout covering a fence under
+    Pacemaker: the worst fence plus the mutual guard's wait (on there by default), a
+    fifth more, rounded up to ten seconds."""
+    worst = expected_fence_seconds(io_timeout, fire_timeout)[1] + mutual_guard_wait(io_timeout)
+    return int((worst * 1.2 + 9) // 10 * 10)
 
+
+
+# How far apart two nodes may start fencing each other and still be told apart by the
+# guard below: Pacemaker's fencers on both sides of a split start within seconds.
+RACE_SKEW = 10
+
+
+def mutual_guard_wait(io_timeout):
+    """How long a proxy whose host id is higher than its target's waits before sending.
+
+    If the target is fencing this proxy at the same moment, its request reaches this
+    host within one renewal of the target (written) and one of this host (read), and
+    then this proxy gives up instead of sending: exactly one of the two is reset.
+    """
+    return 2 * renewal_interval(io_timeout) + 5 + RACE_SKEW

@@ -108,3 +108,6 @@ class HostWorld:
 
     def send_event(self, lockspace, host_id, generation, event):
         self.proxy.send_event(lockspace, host_id, generation, event)
+
+    def withdraw_event(self, lockspace, host_id, generation):
+        self.proxy.withdraw_event(lockspace, host_id, generation)

@@ -18,11 +18,15 @@ LS = "ls"
 PROXY_ID = 1
 
 
-def rec(ts, gen=5, event=0, host_id=3, io=1, event_generation=7):
+def rec(ts, gen=5, event=0, host_id=3, io=1, event_generation=7, to=(), name=None):
+    """A record; to: the host ids its event is addressed to (bitmap bits)."""
+    bitmap = bytearray(256)
+    for target in to:
+        bitmap[(target - 1) // 8] |= 1 << ((target - 1) % 8)
     return LeaseRecord(host_id=host_id, owner_id=host_id, owner_generation=gen, timestamp=ts,
-                       io_timeout=io, sector_size=512, host_name="host%d" % host_id,
+                       io_timeout=io, sector_size=512, host_name=name or "host%d" % host_id,
                        event=event, event_generation=event_generation, event_data=0,
-                       flags=0x10)
+                       flags=0x10, bitmap=bytes(bitmap))
 
 
 def view(state, ts, gen=5, host_id=3, io=1):
@@ -85,7 +89,8 @@ class FakeWorld:
 
     def __init__(self, records, views, lockspaces=(LS,), io=1, own_ts0=500,
                  own_request_written_after=1.0, latency=None, daemon_dies_at=None,
-                 busy_until=None, store=None, incoming=(), snapshot="issued"):
+                 busy_until=None, store=None, incoming=(), snapshot="issued",
+                 proxy_id=PROXY_ID):
         self.t = 0.0
         self.records = records
         self.views = views
@@ -101,6 +106,8 @@ class FakeWorld:
         self.snapshot = snapshot            # a read shows the disk as of "issued" or "returned"
         self.sent = []                      # [(time, lockspace, host_id, generation, event)]
         self.proxy = None
+        self.proxy_id = proxy_id
+        self.withdrawn = []
         self._pending = {}
 
     def bound_calls(self, until):
@@ -120,7 +127,7 @@ class FakeWorld:
 
     def joined(self):
         self._alive()
-        return {ls: JoinedLockspace(ls, PROXY_ID, "/dev/fake-%s" % ls, 0, False, False)
+        return {ls: JoinedLockspace(ls, self.proxy_id, "/dev/fake-%s" % ls, 0, False, False)
                 for ls in self.lockspaces}
 
     def hosts(self, lockspace):
@@ -141,7 +148,7 @@ class FakeWorld:
         for when, ls, _h, g, value in self.sent:
             if ls == lockspace and self.own_after is not None and self.t >= when + self.own_after:
                 event, gen = value, g
-        return rec(ts, 2, event, PROXY_ID, self.io, event_generation=gen)
+        return rec(ts, 2, event, self.proxy_id, self.io, event_generation=gen)
 
     def read(self, space, host_id, wait):
         issued = self.t
@@ -158,7 +165,7 @@ class FakeWorld:
         self._pending.pop(key, None)
         returned = max(self.t, issued + delay)
         self.t = returned
-        if host_id == PROXY_ID:
+        if host_id == self.proxy_id:
             return Read(issued, returned, self._own_record(space.name))
         timeline = self.records[(space.name, host_id)] if (space.name, host_id) in \
             self.records else self.records[host_id]
@@ -191,6 +198,10 @@ class FakeWorld:
                            if when <= self.t and e.get("ls", LS) in handles})
         self.t += wait
         return []
+
+    def withdraw_event(self, lockspace, host_id, generation):
+        self.withdrawn.append((self.t, lockspace, host_id))
+        self.sent = [x for x in self.sent if x[1] != lockspace]
 
     def send_event(self, lockspace, host_id, generation, event):
         self._alive()
