@@ -153,3 +153,30 @@ def test_two_lockspaces_one_on_4k_sectors_with_8m_alignment(make_cluster):
     assert result.returncode == 0, result.stderr
     assert cluster.host(3).fires()[0]["mono"] < ended
     assert wait_status_off(cluster, 2, 2 * IO + 5, address=address) < 2 * IO + 5
+
+
+@pytest.mark.parametrize("repetition", range(3))
+def test_two_nodes_fencing_each_other_leave_exactly_one_standing(make_cluster, repetition):
+    """Both lose their network, not their storage, and start off against each other
+    within two seconds (in random order). With the mutual guard (on by default under
+    Pacemaker), exactly one of them is reset, and the other's off succeeds."""
+    import random
+    cluster = make_cluster(hosts=2, io_timeout=IO, watchdog="real")
+    for host_id in (1, 2):
+        cluster.start_resetd(host_id)
+    offsets = {1: random.uniform(0, 2), 2: random.uniform(0, 2)}
+    procs = {}
+    started = time.monotonic()
+    for host_id in sorted(offsets, key=offsets.get):
+        time.sleep(max(0.0, started + offsets[host_id] - time.monotonic()))
+        procs[host_id] = cluster.agent_popen(host_id, args=[
+            "-o", "off", "-a", "%s:%d" % (cluster.lockspace, 3 - host_id), "--mutual-guard=1"])
+    results = {h: finish(procs[h]) for h in (1, 2)}
+    wait_for(lambda: any(cluster.host(h).fires() for h in (1, 2)), 150, 1.0, "a reset")
+    time.sleep(2 * IO + 75)                 # long enough for a second fire to show
+    reset = [h for h in (1, 2) if cluster.host(h).fires()]
+    assert len(reset) == 1, (offsets, reset, results)
+    survivor = 3 - reset[0]
+    assert results[survivor].returncode == 0, results[survivor].stderr
+    assert results[reset[0]].returncode != 0
+    assert cluster.host(survivor).machine.running

@@ -176,8 +176,11 @@ def on_target(callbacks):
     try:
         if not addresses_this_host(proxy, callbacks.targets):
             return None
+        # a short wait (for a lockspace being joined, a sanlk-resetd starting): unfencing
+        # runs under Pacemaker's pcmk_on_timeout (60 s by default), and a host that is not
+        # fenceable must say why before that, not after power_timeout's 175 s
         text = unfence(proxy, callbacks.targets,
-                       wait=callbacks.options.power_timeout or DEFAULT_WAIT)
+                       wait=min(DEFAULT_WAIT, callbacks.options.power_timeout or DEFAULT_WAIT))
     except FenceError as err:
         fail_line("Failed: %s" % err)
     print("Fenceable: %s" % text)
