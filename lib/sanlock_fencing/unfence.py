@@ -13,7 +13,9 @@ import time
 
 from .errors import FenceError, UsageError
 from . import watchdog_check
-from .resetd_sync import RESETD_MAX_LOCKSPACES, ResetdClient, StateFile, Syncer
+from .resetd_protocol import RESETD_MAX_LOCKSPACES, ResetdClient
+from .resetd_sync import register
+from .sync_state import StateFile
 
 DEFAULT_WAIT = 40.0   # waiting for a lockspace being joined or sanlk-resetd starting; below
                       # Pacemaker's default 60 s action timeout
@@ -75,16 +77,15 @@ class _Check:
                       "reaches this host" % self.client.path)
             waiting.update((t, reason) for t in ready)
             return done, waiting
-        syncer = Syncer(self.proxy, self.client, self.state_file,
-                        {t.lockspace for t in ready}, self.capacity, self.watchdog)
-        result = syncer.step()
+        result = register(self.proxy, {t.lockspace for t in ready}, self.client,
+                          self.state_file, self.capacity, self.watchdog)
         for target in ready:
             if target.lockspace in result.registered:
                 done[target] = ("%s is watched by sanlk-resetd: this host can be fenced "
                                 "through it" % target)
                 continue
             reason = result.pending.get(target.lockspace) or result.problem or "not registered"
-            if "limit" in reason:
+            if target.lockspace in result.over_limit:
                 raise FenceError("%s cannot be watched: sanlk-resetd watches at most %d "
                                  "lockspaces and that many are registered already; this "
                                  "host could not be fenced through it"

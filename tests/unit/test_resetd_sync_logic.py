@@ -17,7 +17,10 @@ from sanlock_fencing.errors import FenceError, UsageError
 from sanlock_fencing.health import monitor
 from sanlock_fencing.hoststate import HostState, HostView
 from sanlock_fencing.proxy import JoinedLockspace, ProxyError
-from sanlock_fencing.resetd_sync import (ResetdClient, StateFile, Syncer, encode_update, plan)
+from sanlock_fencing.resetd_protocol import UPDATE_SIZE, ResetdClient, encode_update
+from sanlock_fencing.resetd_sync import Syncer
+from sanlock_fencing.sync_plan import plan
+from sanlock_fencing.sync_state import StateFile
 
 
 class FakeProxy:
@@ -75,7 +78,7 @@ class FakeResetd:
                 continue
             except OSError:
                 return
-            assert len(data) == resetd_sync.UPDATE_SIZE
+            assert len(data) == UPDATE_SIZE
             with self.lock:
                 self.received.append(data.rstrip(b"\0").decode())
 
