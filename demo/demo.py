@@ -1,20 +1,31 @@
 #!/usr/bin/python3
-"""make demo: three simulated hosts, each a real sanlock daemon, sharing one lockspace;
-the agent lists them, reads host 3's status, fences host 3 through the storage and
-proves it, then another host confirms it is off. Everything is cleaned up at the end."""
+"""make demo: fence a host through shared storage, with its real watchdog chain.
+
+Three simulated hosts (tests/simcluster.py), each a machine of its own on this computer
+(its own processes, /run and clock), run real sanlock daemons sharing one lockspace
+file. Host 3 is set up as a real target: the real wdmd pets its watchdog device (a fake
+device that resets host 3's machine when it fires), its sanlock runs with the watchdog
+(-w 1), and the real sanlk-resetd watches the lockspace for reset requests.
+
+The agent lists the hosts, reads host 3's status, then fences host 3 from host 1:
+request -> host 3's reply on storage -> host 3's wdmd stops petting and closes the device
+-> the device fires and host 3 is reset -> the agent proves it, and host 2, which did not
+fence, reports it OFF too. Everything is stopped and removed at the end.
+"""
 
 import os
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from simcluster import SimCluster  # noqa: E402
+from simcluster import EVENT_RESETTING, SimCluster  # noqa: E402
 
-AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")
+IO_TIMEOUT = 3            # sanlock with its watchdog needs 3 s or more
 START = time.monotonic()
 
 
@@ -22,68 +33,131 @@ def say(text):
     print("[%5.1f s] %s" % (time.monotonic() - START, text), flush=True)
 
 
-def agent(cluster, host, args, stream=False):
-    """Run the agent on a simulated host and show the command and what it printed."""
-    print("\n  host%d$ fence_sanlock_vdsm %s" % (host, " ".join(args)), flush=True)
-    proc = subprocess.Popen(["/usr/bin/python3", AGENT] + args, env=cluster.env(host),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def agent(cluster, host, args):
+    """Run the agent on a simulated host, as a person there would; show what it printed."""
+    print("\n  host%d# fence_sanlock_vdsm %s" % (host, " ".join(args)), flush=True)
+    proc = subprocess.Popen(cluster.agent_argv(host, args), env=cluster.env(host),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
         print("    " + line.rstrip(), flush=True)
     proc.wait()
-    print("    (exit status %d)" % proc.returncode, flush=True)
+    print("    (exit status %d)\n" % proc.returncode, flush=True)
     return proc.returncode
 
 
+class ReplyWatch(threading.Thread):
+    """Notes when host 3's RESETTING reply first shows in its lease on the storage itself
+    (the lockspace file, read directly; nothing here acts on it)."""
+
+    def __init__(self, cluster, host_id):
+        super().__init__(daemon=True)
+        self.cluster, self.host_id = cluster, host_id
+        self.generation = cluster.host(host_id).generations[cluster.lockspace]
+        self.seen_at = None
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            try:
+                lead = self.cluster.read_leader(self.host_id)
+            except Exception:         # a read torn by a write: look again
+                lead = {}
+            if lead.get("owner_generation") == self.generation and \
+                    lead.get("extra2", 0) & EVENT_RESETTING:
+                self.seen_at = time.monotonic()
+                return
+            self.stopping.wait(0.2)
+
+
+def first_after(events, since):
+    """Monotonic time of the first device event at or after since, or None."""
+    times = [e["mono"] for e in events if e["mono"] >= since]
+    return min(times) if times else None
+
+
 def main():
-    cluster = SimCluster(hosts=3, io_timeout=1, name_prefix="demo")
+    cluster = SimCluster(hosts=3, io_timeout=IO_TIMEOUT, watchdog={3: "real"},
+                         name_prefix="demo")
     try:
-        say("starting 3 simulated hosts: real sanlock daemons sharing one lockspace "
-            "(io_timeout 1 s) on a file in /var/tmp")
+        say("starting 3 simulated hosts (each its own machine: processes, /run, clock) with "
+            "real sanlock daemons sharing one lockspace file (io_timeout %d s)" % IO_TIMEOUT)
+        say("host 3 gets the real watchdog chain: wdmd petting a watchdog device that "
+            "resets host 3 when it fires, and sanlock -w 1")
         cluster.start()
         ls = cluster.lockspace
+        target = cluster.host(3)
         say("lockspace %s ready; hosts 1, 2, 3 see each other live" % ls)
-        cluster.start_resetd(3, watchdog_delay=0)
-        say("host 3 runs sanlk-resetd; its stand-in watchdog kills host 3's sanlock daemon "
-            "once host 3 has written its RESETTING reply")
+        cluster.start_resetd(3)
+        say("host 3 runs sanlk-resetd -w 1, and fence-sanlock-vdsm-resetd-sync has "
+            "registered the lockspace with it; every host runs fence-sanlock-vdsm-witness")
 
         agent(cluster, 1, ["-o", "list", "-a", ls])
         agent(cluster, 1, ["-o", "status", "-a", "%s:3" % ls])
 
-        say("host 1 fences host 3 (about 75 s at io_timeout 1; the timeline below is -v)")
-        fence_started = time.monotonic()
+        say("host 1 fences host 3 (a couple of minutes: after host 3 acknowledges, its "
+            "watchdog has up to about 72 s to fire; the agent's timeline below is -v)")
+        say("note: 'is LIVE/FAIL/DEAD' in it is sanlock's state of the lease as host 1's "
+            "daemon computes it: a reset host stays LIVE there until its lease has gone "
+            "unrenewed for %d s, so it is no sign of life" % (8 * IO_TIMEOUT))
+        watch = ReplyWatch(cluster, 3)
+        watch.start()
+        started = time.monotonic()
         code = agent(cluster, 1, ["-o", "off", "-a", "%s:3" % ls, "-v"])
-        fence_ended = time.monotonic()
-        host = cluster.host(3)
+        ended = time.monotonic()
+        watch.stopping.set()
         if code != 0:
-            say("the fence FAILED (exit %d)" % code)
+            say("the fence FAILED (exit %d): the agent says why above" % code)
             return 1
 
+        closes = [e for e in target.device_events(["close"]) if e["mono"] >= started]
+        fires = [e for e in target.fires() if e["mono"] >= started]
+        say("what happened, in seconds after the agent started (from the storage and the "
+            "watchdog device's own log, not from the agent):")
+        rows = [(0.0, "the agent on host 1 sends the reset request (it reaches host 3's "
+                      "sanlk-resetd through host 1's lease on storage)")]
+        if closes:
+            rows.append((closes[0]["mono"] - started,
+                         "host 3's wdmd gives up: sanlk-resetd let its wdmd connection "
+                         "expire, and wdmd closes the device without disarming it"))
+        if watch.seen_at:
+            rows.append((watch.seen_at - started,
+                         "host 3's RESETTING reply is in its lease on storage: the promise "
+                         "that its watchdog is armed"))
+        if fires:
+            after = " (%.0f s after the close)" % (fires[0]["mono"] - closes[0]["mono"]) \
+                if closes else ""
+            rows.append((fires[0]["mono"] - started,
+                         "the device fires%s: host 3 is reset, every process of it ends "
+                         "at once" % after))
+        rows.append((ended - started, "the agent has proven the reset (its Proof: line "
+                                      "above) and exits 0"))
+        for at, text in sorted(rows):
+            print("           %6.1f s  %s" % (at, text))
         print()
-        say("timeline of the fence, from the request:")
-        if host.reply_seen_at:
-            print("           %5.1f s  host 3's RESETTING reply is on shared storage"
-                  % (host.reply_seen_at - fence_started))
-        if host.killed_at:
-            print("           %5.1f s  host 3's watchdog fires (its sanlock daemon is killed)"
-                  % (host.killed_at - fence_started))
-        print("           %5.1f s  the agent has proven the reset and exits 0"
-              % (fence_ended - fence_started))
+        if not fires or not fires[0].get("killed"):
+            say("host 3's watchdog did not reset it, yet the agent claims a proof: that "
+                "would be a bug")
+            return 1
+        say("host 3's machine is %s; its processes now: %s"
+            % ("running" if target.machine.running else "off",
+               target.machine.processes() or "none"))
 
-        say("another host, host 2, asks for host 3's status (oVirt may poll any host)")
-        deadline = time.monotonic() + 20
-        while True:
-            status = subprocess.run(["/usr/bin/python3", AGENT, "-o", "status", "-a",
-                                     "%s:3" % ls], env=cluster.env(2), capture_output=True)
+        say("host 2 did not fence; oVirt may ask it anyway. Its witness service saw host "
+            "3's reply arrive and the silence after it:")
+        deadline = time.monotonic() + 30
+        while True:     # its witness may need a few seconds more than the agent did
+            status = cluster.agent(2, ["-o", "status", "-a", "%s:3" % ls])
             if status.returncode == 2 or time.monotonic() > deadline:
                 break
             time.sleep(1)
         code = agent(cluster, 2, ["-o", "status", "-a", "%s:3" % ls])
-        say("done: host 3 was reset and every host can prove it" if code == 2 else
-            "host 2 does not see host 3 as off yet")
-        return 0
+        say("done: host 3 was reset by its own watchdog, and hosts 1 and 2 both prove it"
+            if code == 2 else "host 2 cannot prove host 3 off (exit %d)" % code)
+        return 0 if code == 2 else 1
     finally:
         cluster.stop()
-        say("cleaned up: every daemon the demo started is stopped")
+        say("cleaned up: every simulated host is powered off and its files removed")
 
 
 if __name__ == "__main__":

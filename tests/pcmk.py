@@ -20,10 +20,15 @@ cluster is started with a simulated host's ``SANLOCK_RUN_DIR`` in its environmen
 pacemakerd passes to pacemaker-fenced and pacemaker-fenced to every fence agent, so that
 host is the fencing proxy.
 
+The node runs outside the simulated machines (machine.py): it is no simulated host, only
+a client of host 1's daemon through its socket. Its agents therefore keep their evidence
+(/run/fence-sanlock-vdsm) in the node's own private /run, on the test machine's clock,
+which is where a retried fence finds what the killed one saw.
+
 Safety: processes are only ever signalled by pid: the pids of unshare, of the namespace's
 shell and of what it started (corosync, pacemakerd, pacemakerd's daemons, the agents they
-run) are recorded with their start times (simcluster's _Proc) and stopped at stop();
-nothing is killed by name.
+run) are recorded with their start times (_Pid) and stopped at stop(); nothing is killed
+by name.
 """
 
 import os
@@ -32,7 +37,8 @@ import subprocess
 import time
 from xml.etree import ElementTree
 
-from simcluster import _children, _log_tail, _pdeathsig_preexec, _Proc, _Spawner, wait_for
+from machine import proc_starttime, start_process
+from simhost import children as _children, log_tail as _log_tail, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODE_NAME = "node1"
@@ -113,6 +119,69 @@ def install_agent():
     return "/usr/sbin/fence_sanlock_vdsm"
 
 
+def _threads_finished(pid):
+    """True when pid is gone or every thread of it is a zombie (a killed multi-threaded
+    process shows Z for its main thread while its other threads still finish)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return True
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid), "rb") as f:
+                data = f.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        if data[data.rindex(")") + 2:].split()[0] not in ("Z", "X"):
+            return False
+    return True
+
+
+class _Pid:
+    """A process we started, or a descendant of one: pid AND start time, so that a
+    recycled pid is never signalled. popen: when it is our own child (reaped by it)."""
+
+    def __init__(self, pid, popen=None, what=""):
+        self.pid = pid
+        self.popen = popen
+        self.what = what
+        self.starttime = proc_starttime(pid)
+
+    def alive(self):
+        if self.popen is not None:
+            return self.popen.poll() is None
+        if self.starttime is None or proc_starttime(self.pid) != self.starttime:
+            return False
+        return not _threads_finished(self.pid)
+
+    def signal(self, sig):
+        if not self.alive():
+            self.reap()
+            return False
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def reap(self):
+        if self.popen is not None:
+            self.popen.poll()
+
+    def wait_dead(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            self.reap()
+            if not self.alive():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    def __repr__(self):
+        return "<%s pid %d>" % (self.what or "proc", self.pid)
+
+
 def _comm(pid):
     try:
         with open("/proc/%d/comm" % pid) as f:
@@ -135,9 +204,9 @@ class PacemakerNode:
         self.node = NODE_NAME
         self.log_path = os.path.join(self.workdir, "log-pacemaker", "pacemaker.log")
         self.corosync_log_path = os.path.join(self.workdir, "corosync.log")
-        self.unshare = None               # _Proc of unshare (our child)
-        self.shell = None                 # _Proc of the shell, PID 1 of the namespace
-        self.procs = []                   # _Proc of everything seen running under it
+        self.unshare = None               # _Pid of unshare (our child)
+        self.shell = None                 # _Pid of the shell, PID 1 of the namespace
+        self.procs = []                   # _Pid of everything seen running under it
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -147,20 +216,15 @@ class PacemakerNode:
                 "--mount", "--propagation", "private", "sh", "-c", _RUN_SH, "sh",
                 self.workdir]
 
-        def spawn():
-            with open(os.path.join(self.workdir, "node.out"), "ab") as out:
-                return subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL,
-                                        stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True, close_fds=True,
-                                        preexec_fn=_pdeathsig_preexec)
-
-        # forked from simcluster's long-lived thread: PDEATHSIG follows the test process
-        popen = _Spawner.call(spawn)
-        self.unshare = _Proc(popen.pid, popen, "unshare")
+        # machine.start_process: forked from one long-lived thread with PDEATHSIG, so
+        # unshare (and with --kill-child the whole node) dies with the test process
+        popen = start_process(argv, env=self.env,
+                              log_path=os.path.join(self.workdir, "node.out"))
+        self.unshare = _Pid(popen.pid, popen, "unshare")
         try:
             kids = wait_for(lambda: self._unshare_alive() and _children(popen.pid), 10,
                             0.02, "unshare to fork the node's first process")
-            self.shell = _Proc(kids[0], None, "pacemaker node shell (PID 1)")
+            self.shell = _Pid(kids[0], None, "pacemaker node shell (PID 1)")
             wait_for(self._dc_and_fencer_ready, timeout, 0.5,
                      "the Pacemaker node to elect itself DC and its fencer to answer")
         except BaseException:
@@ -227,7 +291,7 @@ class PacemakerNode:
                 todo.append(pid)
                 if pid not in known:
                     known.add(pid)
-                    self.procs.append(_Proc(pid, None, _comm(pid) or "?"))
+                    self.procs.append(_Pid(pid, None, _comm(pid) or "?"))
 
     def stop(self):
         """pacemakerd shuts its daemons down, then corosync stops; whatever is still

@@ -119,7 +119,7 @@ def test_apt_installs_a_working_agent_and_removes_it(deb, make_cluster,
                                text=True)
         assert owner.stdout.startswith(PACKAGE + ":"), owner
         with open(INSTALLED_AGENT) as handle:
-            assert 'INSTALLED_LIBDIR = "%s"' % INSTALLED_LIBDIR in handle.read()
+            assert 'LIBDIR = "%s"' % INSTALLED_LIBDIR in handle.read()
 
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
         metadata = subprocess.run([INSTALLED_AGENT, "-o", "metadata"], capture_output=True,
@@ -131,18 +131,19 @@ def test_apt_installs_a_working_agent_and_removes_it(deb, make_cluster,
                                    input=metadata.stdout, capture_output=True, text=True)
             assert check.returncode == 0, check.stderr
 
-        # status through the installed copy, against a simulated cluster: as a person
-        # (root, command line) and as vdsm (stdin, portal address, member of sanlock)
+        # status through the installed copy, on simulated host 1 (its machine): as a
+        # person (root, command line) and as vdsm (stdin, portal address, member of sanlock)
         from test_vdsm import SANLOCK_GROUP, _as_user, _ensure_vdsm_like_user
         cluster = make_cluster(hosts=2, socket_group=SANLOCK_GROUP,
                                lease_group=SANLOCK_GROUP, name_prefix="deb")
+        on_host1 = cluster.host(1).machine.command_prefix()
         env["SANLOCK_RUN_DIR"] = cluster.host(1).run_dir
-        status = subprocess.run([INSTALLED_AGENT, "-o", "status", "-a",
-                                 "%s:2" % cluster.lockspace], capture_output=True, text=True,
-                                env=env, cwd="/", timeout=60)
+        status = subprocess.run(on_host1 + [INSTALLED_AGENT, "-o", "status", "-a",
+                                            "%s:2" % cluster.lockspace],
+                                capture_output=True, text=True, env=env, cwd="/", timeout=60)
         assert (status.returncode, status.stdout.strip()) == (0, "Status: ON"), status
         user = _ensure_vdsm_like_user()
-        as_vdsm = subprocess.run(_as_user(user, [INSTALLED_AGENT]),
+        as_vdsm = subprocess.run(on_host1 + _as_user(user, [INSTALLED_AGENT]),
                                  input=vdsm_stdin(cluster.lockspace, "status", port="2"),
                                  capture_output=True, text=True, env=env, cwd="/", timeout=60)
         assert (as_vdsm.returncode, as_vdsm.stdout.strip()) == (0, "Status: ON"), as_vdsm

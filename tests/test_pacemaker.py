@@ -4,8 +4,11 @@ The agent is installed by the project's own `make install` into /usr/sbin, where
 pacemaker-fenced looks for agents. A one-node corosync + Pacemaker cluster (tests/pcmk.py:
 node1, in its own namespaces) is the proxy: it runs with simulated host 1's
 SANLOCK_RUN_DIR, so pacemaker-fenced and every agent it runs talk to host 1's sanlock
-daemon. The nodes to fence are other simulated hosts (real sanlock daemons, real
-sanlk-resetd, a stand-in watchdog). The devices and the fencing topology are configured in
+daemon. The node itself runs outside the simulated machines: its agents keep their
+evidence in the node's own /run, where the retry of a killed fence finds it. The nodes to
+fence are other simulated hosts, each a machine of its own (real sanlock daemons, real
+sanlk-resetd, a stand-in watchdog that powers the machine off once its reply is on
+storage). The devices and the fencing topology are configured in
 the CIB with cibadmin, as pcs does, with timeouts in plain seconds (Pacemaker 2.1.5 reads
 "3min" as 3 s); docs/pacemaker.md shows the same configuration for people.
 
@@ -208,7 +211,9 @@ def scenario(tmp_path_factory):
         r.crm_mon = node.tool("crm_mon", "-1", "--include", "all").stdout
         r.proxy_lease_b = cluster.read_leader(1, ls_b)
         r.target5_lease_b = cluster.read_leader(5, ls_b)
-        r.hosts = {h.host_id: (h.pid, h.reply_seen_at, h.killed_at) for h in cluster.hosts}
+        r.hosts = {h.host_id: (h.pid,) + ((h.standin.reply_seen_at, h.standin.killed_at)
+                                          if h.standin is not None else (None, None))
+                   for h in cluster.hosts}
     finally:
         try:
             if node is not None:

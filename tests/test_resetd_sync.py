@@ -1,7 +1,15 @@
 """fence-sanlock-vdsm-resetd-sync and on_target unfencing against real sanlock daemons and a
-real sanlk-resetd (issue 5). Each simulated host's sanlk-resetd and the sync service share
-one lasting private mount namespace (SimCluster.resetd_namespace), so that sanlk-resetd
-can be restarted under the running service."""
+real sanlk-resetd (issue 5).
+
+Every simulated host is a machine of its own (machine.py): its /run/sanlk-resetd and
+/run/fence-sanlock-vdsm are private to it, so sanlk-resetd, the sync service and the
+agent find each other at their packaged paths (resetd's socket, the sync's state file)
+and sanlk-resetd can be restarted under the running service. These hosts have no
+watchdog device (their daemons run -w 0), so the sync runs with --no-watchdog-check,
+as SimHost.start_sync() starts it; without it nothing is registered (shown below). The
+agent's own on_target unfencing always checks the watchdog: its test runs on a host with
+the real wdmd and sanlock -w 1.
+"""
 
 import os
 import re
@@ -9,59 +17,69 @@ import time
 
 import pytest
 
-from conftest import PYTHON, ROOT, run_agent
+from conftest import PYTHON, ROOT, pacemaker_stdin
 from simcluster import wait_for
 
 SYNC = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence-sanlock-vdsm-resetd-sync")
 
 
-def read(path):
+def read(path, since=0):
     try:
-        with open(path, errors="replace") as handle:
-            return handle.read()
+        with open(path, "rb") as handle:
+            handle.seek(since)
+            return handle.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
 
 
+def size(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
 def registered(cluster, host_id):
-    """{lockspace: number of times sanlk-resetd registered it} from its -D log."""
+    """{lockspace: number of times sanlk-resetd registered it} from its -D log (every
+    sanlk-resetd this host ran, in order)."""
     counts = {}
     for name in re.findall(r"reg_event \d+ fd \d+ ls (\S+)",
-                           read(cluster.host(host_id).resetd_log_path)):
+                           read(cluster.host(host_id).log("resetd"))):
         counts[name] = counts.get(name, 0) + 1
     return counts
 
 
 def ended(cluster, host_id):
     return re.findall(r"end_event \d+ fd -?\d+ ls (\S+)",
-                      read(cluster.host(host_id).resetd_log_path))
+                      read(cluster.host(host_id).log("resetd")))
 
 
 class Sync:
-    """The sync service of one simulated host, running in that host's resetd namespace."""
+    """The sync service of one simulated host (SimHost.start_sync: on that machine, with
+    its default state file in the machine's /run); reads only its own part of the log."""
 
-    def __init__(self, cluster, host_id, *args, interval=0.5):
-        self.cluster = cluster
-        self.host_id = host_id
-        self.log = os.path.join(cluster.workdir, "sync%d.log" % host_id)
-        self.state = os.path.join(cluster.workdir, "sync%d.json" % host_id)
-        self.args = ["--interval", str(interval), "--state-file", self.state] + list(args)
+    def __init__(self, cluster, host_id, lockspaces=None):
+        self.host = cluster.host(host_id)
+        self.lockspaces = lockspaces
+        self.since = 0
         self.proc = None
 
     def start(self):
-        self.proc = self.cluster.spawn_in_resetd_namespace(
-            self.host_id, [PYTHON, SYNC] + self.args, self.log)
+        self.since = size(self.host.log("sync"))
+        self.host.start_sync(self.lockspaces)
+        self.proc = self.host.procs["sync"]
         return self
 
     def stop(self):
-        return self.cluster.stop_process(self.proc)
+        """SIGTERM; its exit status."""
+        return self.proc.stop()
 
     def text(self):
-        return read(self.log)
+        return read(self.host.log("sync"), self.since)
 
     def wait_line(self, pattern, timeout=15):
         return wait_for(lambda: re.search(pattern, self.text()), timeout, 0.1,
-                        "sync log of host %d to match %r\n%s" % (self.host_id, pattern,
+                        "sync log of host %d to match %r\n%s" % (self.host.host_id, pattern,
                                                                  self.text()))
 
 
@@ -70,10 +88,18 @@ def wait_registered(cluster, host_id, name, times=1, timeout=15):
              "sanlk-resetd of host %d to register %s" % (host_id, name))
 
 
+def on_host(cluster, host_id, argv, timeout=60, **kwargs):
+    """A short command on the host's machine, in the environment of its clients."""
+    return cluster.host(host_id).machine.run(argv, env=cluster.env(host_id),
+                                             capture_output=True, text=True,
+                                             timeout=timeout, **kwargs)
+
+
 @pytest.mark.slow
 def test_new_lockspace_is_watched_within_seconds_and_a_fence_through_it_succeeds(make_cluster):
     cluster = make_cluster(hosts=2)
-    cluster.start_resetd_in_namespace(2)
+    host = cluster.host(2)
+    host.start_resetd()
     sync = Sync(cluster, 2).start()
     wait_registered(cluster, 2, cluster.lockspace)
 
@@ -85,11 +111,11 @@ def test_new_lockspace_is_watched_within_seconds_and_a_fence_through_it_succeeds
     assert registered_after < 3, registered_after
     sync.wait_line(r"watching lockspace %s: this host \(host id 2" % new)
 
-    cluster.arm_watchdog(2, [new], delay=0)
-    result = run_agent(["-o", "off", "-a", "%s:2" % new], env=cluster.env(1))
+    cluster.arm_standin(2, [new], delay=0)
+    result = cluster.agent(1, ["-o", "off", "-a", "%s:2" % new])
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "Success: Powered OFF"
-    assert cluster.host(2).killed_at is not None
+    assert host.standin.killed_at is not None
     assert "Traceback" not in sync.text()
     assert time.monotonic() - started < 150
 
@@ -97,7 +123,8 @@ def test_new_lockspace_is_watched_within_seconds_and_a_fence_through_it_succeeds
 def test_leave_ends_restart_re_registers_and_nothing_is_registered_twice(make_cluster):
     cluster = make_cluster(hosts=2)
     other = cluster.add_lockspace()
-    cluster.start_resetd_in_namespace(2)
+    host = cluster.host(2)
+    host.start_resetd()
     sync = Sync(cluster, 2).start()
     for name in (cluster.lockspace, other):
         wait_registered(cluster, 2, name)
@@ -114,7 +141,7 @@ def test_leave_ends_restart_re_registers_and_nothing_is_registered_twice(make_cl
     wait_registered(cluster, 2, other, times=2)
 
     # sanlk-resetd restarted: it watches nothing; the service registers everything again
-    cluster.start_resetd_in_namespace(2)
+    host.start_resetd()
     for name in (cluster.lockspace, other):
         wait_registered(cluster, 2, name, times={cluster.lockspace: 2, other: 3}[name])
     sync.wait_line(r"sanlk-resetd was restarted")
@@ -128,12 +155,12 @@ def test_leave_ends_restart_re_registers_and_nothing_is_registered_twice(make_cl
     assert registered(cluster, 2) == before
 
     # sanlk-resetd stopped: said once, the service keeps running
-    cluster.stop_resetd(2)
+    host.stop("resetd")
     again.wait_line(r"sanlk-resetd is not running")
     time.sleep(1.5)
     assert len(re.findall("sanlk-resetd is not running", again.text())) == 1
     assert again.proc.alive()
-    cluster.start_resetd_in_namespace(2)
+    host.start_resetd()
     wait_registered(cluster, 2, other, times=4)
     assert "Traceback" not in sync.text() + again.text()
 
@@ -141,25 +168,34 @@ def test_leave_ends_restart_re_registers_and_nothing_is_registered_twice(make_cl
 def test_lockspace_filter_and_once(make_cluster):
     cluster = make_cluster(hosts=1)
     other = cluster.add_lockspace()
-    cluster.start_resetd_in_namespace(1)
-    state = os.path.join(cluster.workdir, "once.json")
-    once = cluster.run_in_resetd_namespace(
-        1, [PYTHON, SYNC, "--once", "--state-file", state, "--lockspace", other])
-    assert once.returncode == 0, once.stderr
-    assert "watching lockspace %s" % other in once.stderr
+    cluster.host(1).start_resetd()
+    once = [PYTHON, SYNC, "--once", "--no-watchdog-check"]
+
+    # without --no-watchdog-check a host whose sanlock runs without a watchdog (no wdmd
+    # here) registers nothing: a reply from it would be a promise nothing keeps
+    refused = on_host(cluster, 1, [PYTHON, SYNC, "--once", "--lockspace", other])
+    assert refused.returncode == 1, refused
+    assert registered(cluster, 1) == {}
+
+    done = on_host(cluster, 1, once + ["--lockspace", other])
+    assert done.returncode == 0, done.stderr
+    assert "watching lockspace %s" % other in done.stderr
     assert registered(cluster, 1) == {other: 1}
-    missing = cluster.run_in_resetd_namespace(
-        1, [PYTHON, SYNC, "--once", "--state-file", state, "--lockspace", "nosuchls"])
+    missing = on_host(cluster, 1, once + ["--lockspace", "nosuchls"])
     assert missing.returncode == 1
     assert "lockspace nosuchls is not watched: this host's sanlock daemon has not joined it" \
         in missing.stderr
+    # the state file is the packaged one, in this machine's own /run
+    state = cluster.host(1).machine.path("/run/fence-sanlock-vdsm/resetd-sync.json")
+    assert other in read(state)
 
 
 @pytest.mark.slow
 def test_65_lockspaces_reach_the_limit_without_crashing(make_cluster):
     cluster = make_cluster(hosts=1)
     names = [cluster.lockspace] + cluster.add_lockspaces(64, workers=22)
-    cluster.start_resetd_in_namespace(1)
+    host = cluster.host(1)
+    host.start_resetd()
     sync = Sync(cluster, 1).start()
     wait_for(lambda: len(registered(cluster, 1)) >= 64, 30, 0.2, "64 registrations")
     sync.wait_line(r"limit of 64 lockspaces is reached: 1 joined lockspace\(s\) are not "
@@ -169,8 +205,8 @@ def test_65_lockspaces_reach_the_limit_without_crashing(make_cluster):
     assert len(re.findall("limit of 64 lockspaces is reached", sync.text())) == 1
     waiting = (set(names) - set(registered(cluster, 1))).pop()
     assert sync.proc.alive()
-    assert "reg_event" in read(cluster.host(1).resetd_log_path)
-    assert "error" not in read(cluster.host(1).resetd_log_path)
+    assert "reg_event" in read(host.log("resetd"))
+    assert "error" not in read(host.log("resetd"))
 
     # room appears: the waiting lockspace is registered
     cluster.leave_lockspace(1, sorted(set(names) - {waiting})[0])
@@ -190,8 +226,10 @@ from sanlock_fencing.unfence import addresses_this_host, unfence
 proxy = Proxy()
 targets = parse_targets(sys.argv[2])
 print("own:", addresses_this_host(proxy, targets))
+# argv[4] "nocheck": as --no-watchdog-check (hosts without a watchdog device only)
+extra = {"watchdog": lambda: None} if sys.argv[4] == "nocheck" else {}
 try:
-    print(unfence(proxy, targets, wait=float(sys.argv[4]), state_file=StateFile(sys.argv[3])))
+    print(unfence(proxy, targets, wait=float(sys.argv[3]), state_file=StateFile(""), **extra))
 except FenceError as err:
     print("Failed:", err)
     sys.exit(1)
@@ -201,17 +239,20 @@ except FenceError as err:
 def test_unfence_on_the_target_registers_its_lockspace(make_cluster):
     cluster = make_cluster(hosts=2)
     ls = cluster.lockspace
-    state = Sync(cluster, 2).state      # the same state file as the service
     lib = os.path.join(ROOT, "lib")
 
-    def on(address, wait=0):
-        return cluster.run_in_resetd_namespace(
-            2, [PYTHON, "-c", UNFENCE, lib, address, state, str(wait)])
+    def on(address, wait=0, check="nocheck"):
+        # StateFile(""): the packaged state file, in host 2's /run (the service's too)
+        return on_host(cluster, 2, [PYTHON, "-c", UNFENCE, lib, address, str(wait), check])
 
-    cluster.resetd_namespace(2)
     no_resetd = on("%s:2" % ls)
     assert no_resetd.returncode == 1 and "no sanlk-resetd runs on this host" in no_resetd.stdout
-    cluster.start_resetd_in_namespace(2)
+    cluster.host(2).start_resetd()
+    # with the watchdog check (the agent's): this host's sanlock runs without a watchdog,
+    # so it is not made fenceable and nothing is registered
+    unwatched = on("%s:2" % ls, check="check")
+    assert unwatched.returncode == 1, unwatched.stdout + unwatched.stderr
+    assert registered(cluster, 2) == {}
     ok = on("%s:2" % ls)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "own: True" in ok.stdout and "%s:2 is watched by sanlk-resetd" % ls in ok.stdout
@@ -224,7 +265,7 @@ def test_unfence_on_the_target_registers_its_lockspace(make_cluster):
     sync.wait_line(r"started")
     time.sleep(1.5)
     assert registered(cluster, 2) == {ls: 1}
-    sync.stop()
+    assert sync.stop() == 0
 
 
 def _glue_applied():
@@ -234,27 +275,25 @@ def _glue_applied():
 
 @pytest.mark.skipif(not _glue_applied(), reason="agent.py has no on_target glue yet")
 def test_agent_on_run_by_the_target_unfences_and_monitor_describes_targets(make_cluster):
-    from conftest import AGENT, pacemaker_stdin
-    cluster = make_cluster(hosts=2)
+    # the agent's on_target registers only where the watchdog is in use: host 2 runs the
+    # real wdmd and sanlock -w 1 (io_timeout 3, which that needs)
+    cluster = make_cluster(hosts=2, io_timeout=3, watchdog={2: "real"})
     ls = cluster.lockspace
-    cluster.start_resetd_in_namespace(2)
-    state = {"FENCE_SANLOCK_VDSM_RESETD_STATE": Sync(cluster, 2).state}   # not /run's
+    cluster.host(2).start_resetd()
 
     # Pacemaker runs on_target "on" on node 2 itself, port = its host id
-    on = cluster.run_in_resetd_namespace(
-        2, [PYTHON, AGENT], input=pacemaker_stdin(ls, "on", 2, nodename="node2"),
-        extra_env=state)
+    on = cluster.agent(2, stdin=pacemaker_stdin(ls, "on", 2, nodename="node2"))
     assert on.returncode == 0, on.stderr
     assert on.stdout.splitlines()[-1] == "Success: Powered ON"
     assert "%s:2 is watched by sanlk-resetd" % ls in on.stdout
     assert registered(cluster, 2) == {ls: 1}
 
     # from another host, on is the proxy's "on": unchanged
-    proxy_on = run_agent(["-o", "on", "-a", "%s:2" % ls], env=cluster.env(1))
+    proxy_on = cluster.agent(1, ["-o", "on", "-a", "%s:2" % ls])
     assert (proxy_on.returncode, proxy_on.stdout.strip()) == (0, "Success: Already ON")
 
     # monitor -v says what it can about each addressed target
-    mon = run_agent(["-o", "monitor", "-a", "%s:2" % ls, "-v"], env=cluster.env(1))
+    mon = cluster.agent(1, ["-o", "monitor", "-a", "%s:2" % ls, "-v"])
     assert mon.returncode == 0, mon.stderr
-    assert re.search(r"%s:2 is LIVE \(generation \d+, io_timeout 1 s\): a fence should take "
+    assert re.search(r"%s:2 is LIVE \(generation \d+, io_timeout 3 s\): a fence should take "
                      r"about \d+ s" % ls, mon.stderr), mon.stderr

@@ -1,25 +1,60 @@
-"""Self-tests of tests/simcluster.py against real sanlock daemons.
+"""Self-tests of tests/simcluster.py: what the fence tests rely on the cluster for.
 
-Run with: /usr/bin/python3 -m pytest tests/test_simcluster.py [-n 2]
+The mechanisms underneath (machine.py, storagepath.py, fakewatchdog.py with the real wdmd)
+have their own tests in test_harness.py; these check what SimCluster builds from them:
+a reboot restarts a host's lease clock lower and a daemon restart does not, a power-off
+or a storage fault reaches one host only, the stand-in watchdog acts on the reply, stop()
+leaves nothing behind, clusters run side by side, 4K-sector lockspaces at both
+alignments.
+
+Run with: /usr/bin/python3 -m pytest -n 4 tests/test_simcluster.py
 Each test uses its own cluster, so tests are independent under pytest-xdist.
 """
 
 import concurrent.futures
 import errno
 import os
-import sys
+import subprocess
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from simcluster import (  # noqa: E402
-    EVENT_RESETTING, HOST_LIVE, SimCluster, SimClusterError, _threads_finished, wait_for)
+import fuselite
+from machine import CGROUP_PREFIX, CGROUP_ROOT
+from simcluster import EVENT_RESETTING, SimCluster, wait_for
 
 pytestmark = pytest.mark.skipif(
-    not os.path.exists("/usr/sbin/sanlk-resetd") or os.geteuid() != 0,
-    reason="needs root and the sanlock / sanlk-reset packages")
+    not os.path.exists("/usr/sbin/sanlk-resetd") or os.geteuid() != 0
+    or not os.path.exists("/dev/fuse"),
+    reason="needs root, /dev/fuse and the sanlock / sanlk-reset packages")
+
+LIVE = 3            # sanlock.HOST_LIVE
+ALIGN_FLAGS = {1: 0x10, 2: 0x20, 4: 0x40, 8: 0x80}      # sanlock's LFL_ALIGN_*M
+
+
+def gone(pid):
+    """pid has exited (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def timestamps(cluster, host_ids, lockspace=None):
+    return {h: cluster.read_leader(h, lockspace)["timestamp"] for h in host_ids}
+
+
+def renewing(cluster, host_ids, lockspace=None, timeout=10):
+    """host_ids whose lease timestamp moved within timeout seconds."""
+    before = timestamps(cluster, host_ids, lockspace)
+    moved = set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and moved != set(host_ids):
+        time.sleep(0.5)
+        now = timestamps(cluster, host_ids, lockspace)
+        moved |= {h for h in host_ids if now[h] > before[h]}
+    return moved
 
 
 def test_wait_for():
@@ -28,104 +63,164 @@ def test_wait_for():
         wait_for(lambda: 0, 0.1, 0.02, what="the answer")
 
 
-def test_reset_watchdog_restart_and_stop():
-    c = SimCluster(hosts=4)
-    pids = []
+def test_a_reboot_restarts_the_lease_clock_lower_and_a_daemon_restart_does_not(make_cluster):
+    cluster = make_cluster(hosts=2)
+    host = cluster.host(2)
+    ls = cluster.lockspace
+    first = cluster.read_leader(2)
+    boots = host.machine.boot_count
+
+    cluster.restart_daemon(2)                  # same boot: the clock goes on
+    restarted = cluster.read_leader(2)
+    assert host.machine.boot_count == boots
+    assert restarted["owner_generation"] > first["owner_generation"]
+    assert restarted["timestamp"] > first["timestamp"]
+    assert host.generations[ls] == restarted["owner_generation"]
+
+    cluster.reboot(2)                          # a new boot: a new, lower clock
+    rebooted = cluster.read_leader(2)
+    assert host.machine.boot_count == boots + 1
+    assert rebooted["owner_generation"] > restarted["owner_generation"]
+    assert 0 < rebooted["timestamp"] < restarted["timestamp"]
+    seen = {h["host_id"]: h for h in cluster.get_hosts(1)}
+    assert (seen[2]["generation"], seen[2]["flags"]) == (rebooted["owner_generation"], LIVE)
+    # the rebooted host's services are back (its /run started empty)
+    assert host.alive("daemon") and host.alive("witness")
+    print("timestamps: %d, daemon restart %d, reboot %d"
+          % (first["timestamp"], restarted["timestamp"], rebooted["timestamp"]))
+
+
+def test_a_power_off_ends_every_process_of_that_host_only(make_cluster):
+    cluster = make_cluster(hosts=3)
+    cluster.start_resetd(2, watchdog_delay=None)
+    h2 = cluster.host(2)
+    # a process tree nobody recorded but its root: the power-off must end its child too
+    tree = h2.machine.spawn(["sh", "-c", "sleep 1000 & wait"])
+    # the holder, sanlock and its helper, sanlk-resetd, the witness, sh and its sleep
+    wait_for(lambda: len(h2.machine.processes()) >= 7, 10, 0.05, "host 2's processes")
+    doomed = h2.machine.processes()
+    others = {h: cluster.host(h).machine.processes() for h in (1, 3)}
+    assert not set(doomed) & set(others[1] + others[3])
+
+    cluster.power_off(2)
+    assert h2.machine.processes() == [] and not h2.machine.running
+    assert all(gone(pid) for pid in doomed), [p for p in doomed if not gone(p)]
+    assert not tree.alive() and h2.pid is None
+    for h, pids in others.items():
+        assert all(not gone(pid) for pid in pids), h
+        assert cluster.host(h).machine.processes() == pids
+    # the others renew, host 2 has stopped
+    assert renewing(cluster, [1, 2, 3]) == {1, 3}
+
+
+def test_a_storage_fault_on_one_host_reaches_that_host_only(make_cluster):
+    cluster = make_cluster(hosts=3)
+    ls = cluster.lockspace_info()
+    h3 = cluster.host(3)
+
+    def read_through(host_id):
+        path = cluster.host(host_id).lease_path(ls)
+        return subprocess.run(["sanlock", "direct", "read_leader", "-s",
+                               "%s:3:%s:0" % (ls.name, path)], capture_output=True,
+                              text=True, timeout=30)
+
+    h3.storage(both="eio")
+    time.sleep(0.5)              # a write already being served when the switch came
+    try:
+        assert "read_leader done 0" in read_through(1).stdout
+        assert "read_leader done 0" not in read_through(3).stdout
+        # host 3's daemon cannot renew; the others go on
+        assert renewing(cluster, [1, 2, 3], timeout=4) == {1, 2}
+    finally:
+        h3.storage(both="ok")
+    # back within its renewal-fail window: host 3 renews again, nobody saw it fail
+    assert renewing(cluster, [3], timeout=10) == {3}
+    assert "read_leader done 0" in read_through(3).stdout
+    assert h3.pid is not None
+    assert all(state == "LIVE" for state in cluster.host_states(1).values())
+
+
+def test_the_stand_in_powers_off_after_the_reply_and_with_none_never(make_cluster):
+    cluster = make_cluster(hosts=4)
+    cluster.start_resetd(2, watchdog_delay=0.0)
+    cluster.start_resetd(3, watchdog_delay=None)
+    h2, h3 = cluster.host(2), cluster.host(3)
+    started = time.monotonic()
+    cluster.set_event(1, 2)         # RESET from host 1 to host 2 (its generation)
+    cluster.set_event(4, 3)         # from host 4 to host 3
+    wait_for(lambda: h2.standin.killed_at and h3.standin.reply_seen_at, 30, 0.1,
+             "host 2 powered off and host 3's reply on storage")
+    assert started < h2.standin.reply_seen_at <= h2.standin.killed_at
+    assert not h2.machine.running and h2.pid is None
+    assert cluster.read_leader(2)["extra2"] & EVENT_RESETTING
+    # host 3 acknowledged but "its watchdog never fires": it keeps running and renewing
+    time.sleep(2)
+    assert h3.standin.killed_at is None and h3.machine.running
+    assert renewing(cluster, [2, 3]) == {3}
+    assert cluster.read_leader(3)["extra2"] & EVENT_RESETTING
+
+
+def _our_cgroups(uid=None):
+    prefix = "%s%d-" % (CGROUP_PREFIX, os.getpid())
+    return [n for n in os.listdir(CGROUP_ROOT)
+            if n.startswith(prefix) and (uid is None or uid in n)]
+
+
+def test_stop_leaves_nothing_behind():
+    """With a real-watchdog host too: its wdmd, its fake device's server and mount."""
+    c = SimCluster(hosts=2, io_timeout=3, watchdog={2: "real"})
     try:
         c.start()
-        # every host sees every host LIVE
-        for observer in c.host_ids:
-            hosts = c.get_hosts(observer)
-            assert sorted(h["host_id"] for h in hosts) == [1, 2, 3, 4]
-            assert all(h["flags"] == HOST_LIVE for h in hosts), hosts
-        h2 = c.host(2)
-        assert h2.env["SANLOCK_RUN_DIR"] == h2.run_dir == c.env(2)["SANLOCK_RUN_DIR"]
-        assert h2.pid and h2.generation == 1
-        assert len(c.lockspace.encode()) <= 48
-
-        # host 2 acks and is "reset" at once; host 3 acks but its watchdog never fires
-        c.start_resetd(2, watchdog_delay=0.0)
-        c.start_resetd(3, watchdog_delay=None)
-        t0 = time.monotonic()
-        c.set_event(1, 2)   # RESET from host 1 to host 2 (current generation)
-        c.set_event(4, 3)   # RESET from host 4 to host 3
-        wait_for(lambda: c.host(2).killed_at and c.host(3).reply_seen_at, 30, 0.1,
-                 "host 2 killed and host 3's reply on disk")
-        assert h2.reply_seen_at <= h2.killed_at
-        assert h2.reply_leader["extra2"] & EVENT_RESETTING
-        assert h2.reply_leader["owner_generation"] == 1
-        assert h2.reply_leader["extra1"] == c.host(1).generation   # requester's gen
-        assert h2.pid is None and h2.resetd_pid is None
-        lead = c.read_leader(2)
-        assert lead["extra2"] & EVENT_RESETTING
-        print("reset request -> reply on disk %.1fs, kill %.1fs"
-              % (h2.reply_seen_at - t0, h2.killed_at - t0))
-
-        # host 2's lease stops changing; host 3 keeps renewing (watchdog None)
-        ts2, ts3 = lead["timestamp"], c.read_leader(3)["timestamp"]
-        time.sleep(2.5 * c.io_timeout + 0.5)
-        assert c.read_leader(2)["timestamp"] == ts2
-        assert c.read_leader(3)["timestamp"] > ts3
-        assert c.host(3).killed_at is None and c.host(3).pid
-        assert c.read_leader(3)["extra2"] & EVENT_RESETTING
-
-        # a "reboot" of host 2 with the same name: fast re-acquire, higher generation
-        t0 = time.monotonic()
-        c.restart_daemon(2)
-        print("restart -> rejoined and LIVE everywhere %.1fs" % (time.monotonic() - t0))
-        assert h2.generation == 2
-        assert c.read_leader(2)["owner_generation"] == 2
-        assert c.read_leader(2)["extra2"] == 0          # reacquire clears the event
-        seen = {h["host_id"]: h for h in c.get_hosts(1)}
-        assert seen[2]["generation"] == 2 and seen[2]["flags"] == HOST_LIVE
+        c.start_resetd(2)
+        c.start_resetd(1, watchdog_delay=None)
+        assert c.host(2).alive("wdmd") and c.host(2).alive("sync")
+        assert len(_our_cgroups(c.uid)) == 2
+        assert fuselite.mounts_under(c.workdir)        # the storage views, the device
         pids = c.recorded_pids()
-        assert len(pids) >= 4 * 2 + 2 + 2           # daemons+helpers, resetds, new ones
+        in_cgroups = [p for h in c.hosts for p in h.machine.processes()]
     finally:
         c.stop()
-    assert pids and all(_threads_finished(p) for p in pids), \
-        [p for p in pids if not _threads_finished(p)]
+    assert fuselite.mounts_under(c.workdir) == []
+    assert _our_cgroups() == []
     assert c.alive_pids() == []
+    assert all(gone(p) for p in pids + in_cgroups), \
+        [p for p in pids + in_cgroups if not gone(p)]
     assert not os.path.exists(c.workdir)
     c.stop()    # idempotent
 
 
-def test_two_clusters_4k_and_lockspaces():
+def test_two_clusters_at_once_and_4k_sector_lockspaces():
     a = SimCluster(hosts=2)
     b = SimCluster(hosts=[3, 7], sector_size=4096)
     try:
-        # start both at once from worker threads (daemons must survive the threads)
+        # start both at once from worker threads (their processes outlive the threads)
         with concurrent.futures.ThreadPoolExecutor(2) as ex:
             list(ex.map(lambda c: c.start(), [a, b]))
         assert a.lockspace != b.lockspace and a.workdir != b.workdir
         assert a.host(1).name != b.host(3).name
-        assert [h["host_id"] for h in a.get_hosts(2)] == [1, 2]
-        assert [h["host_id"] for h in b.get_hosts(3)] == [3, 7]
-        assert b.read_leader(7)["sector_size"] == 4096
-        assert all(h["flags"] == HOST_LIVE for h in b.get_hosts(7))
+        assert a.host(1).run_dir != b.host(3).run_dir
+        assert sorted(a.host_states(2)) == [1, 2] and sorted(b.host_states(3)) == [3, 7]
         with pytest.raises(OSError) as ei:       # a's daemons never joined b's lockspace
             a.get_hosts(1, b.lockspace)
         assert ei.value.errno == errno.ENOENT
 
-        # kill one of b's hosts: a is unaffected
-        b.kill_daemon(7)
-        assert b.host(7).pid is None and b.host(7).killed_at is None
-        assert a.host(1).pid and a.host(2).pid
-        assert all(h["flags"] == HOST_LIVE for h in a.get_hosts(1))
+        # b's lockspace: 4 KiB sectors, 1 MiB alignment (host ids up to 250); another one
+        # at 8 MiB (what host ids above 250 need)
+        lead = b.read_leader(7)
+        assert lead["sector_size"] == 4096 and lead["flags"] & 0xF0 == ALIGN_FLAGS[1]
+        big = b.add_lockspace(sector_size=4096, align_mb=8)
+        lead = b.read_leader(7, big)
+        assert lead["sector_size"] == 4096 and lead["flags"] & 0xF0 == ALIGN_FLAGS[8]
+        assert set(b.host_states(3, big).values()) == {"LIVE"}
 
-        # a second lockspace in a, joined by host 2 only, then left cleanly
-        ls2 = a.add_lockspace(host_ids=[2])
-        assert ls2 != a.lockspace and os.path.exists(a.lockspace_path(ls2))
-        assert [h["host_id"] for h in a.get_hosts(2, ls2)] == [2]
-        a.start_resetd(2, [a.lockspace, ls2], watchdog_delay=None)   # one resetd, two lockspaces
-        assert a.host(2).resetd_pid
-        a.stop_resetd(2)
-        assert a.host(2).resetd_pid is None
-        with pytest.raises(SimClusterError):
-            a.start_resetd(1, [ls2], timeout=5)   # host 1 is not in ls2
-        a.leave_lockspace(2, ls2)
-        assert a.read_leader(2, ls2)["timestamp"] == 0
+        # one of b's hosts powered off: a is untouched
+        a_pids = [p for h in a.hosts for p in h.machine.processes()]
+        b.power_off(7)
+        assert b.host(7).machine.processes() == []
+        assert all(not gone(p) for p in a_pids)
+        assert set(a.host_states(1).values()) == {"LIVE"}
         pids = a.recorded_pids() + b.recorded_pids()
     finally:
         a.stop()
         b.stop()
-    assert all(_threads_finished(p) for p in pids)
+    assert all(gone(p) for p in pids)

@@ -8,7 +8,11 @@ lockspace (storage-domain UUID) goes in ipaddr and the host id in port.
 
 Here the proxies' sanlock daemons give their socket to group `sanlock` (their -G) and the
 lockspace file is root:sanlock 0660, as vdsm's ids volumes are vdsm:kvm 0660; the agent
-runs as the test user `fsvtest` (created in group `sanlock` when missing) through setpriv.
+runs as the test user `fsvtest` (created in group `sanlock` when missing) through setpriv,
+inside the chosen host's machine (its /run, its clock), as vdsm runs it on that host.
+That user cannot write the evidence store (/run/fence-sanlock-vdsm/evidence is root's
+here), so an off keeps no history; status through another host proves the reset through
+that host's witness service (fence-sanlock-vdsm-witness, running on every host).
 """
 
 import fcntl
@@ -120,8 +124,9 @@ def agent_for_users(vdsm_user):
 
 
 class Vdsm:
-    """Runs the agent the way vdsm's fenceNode does, on a chosen simulated host, and keeps
-    a transcript of every call (printed, so `pytest -s` shows what the engine got)."""
+    """Runs the agent the way vdsm's fenceNode does, on a chosen simulated host (inside
+    its machine: its /run, its clock), and keeps a transcript of every call (printed, so
+    `pytest -s` shows what the engine got)."""
 
     def __init__(self, cluster, user, agent):
         self.cluster = cluster
@@ -136,10 +141,15 @@ class Vdsm:
         return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                 "SANLOCK_RUN_DIR": self.cluster.host(host_id).run_dir}
 
+    def argv(self, host_id):
+        # vdsm execs the agent itself (its #! line) as its own user, on that host
+        machine = self.cluster.host(host_id).machine
+        return machine.command_prefix() + _as_user(self.user, [self.agent])
+
     def start(self, host_id, action, ipaddr, port, options=OPTIONS):
         stdin = vdsm_stdin(ipaddr, action, port=port, options=options)
         assert not stdin.endswith("\n")
-        proc = subprocess.Popen(_as_user(self.user, [self.agent]), stdin=subprocess.PIPE,
+        proc = subprocess.Popen(self.argv(host_id), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=self.env(host_id), cwd="/")
         proc.stdin.write(stdin)      # all of it at once, then EOF, as vdsm does
@@ -215,8 +225,10 @@ def test_simulated_hosts_look_like_a_vdsm_host(make_cluster):
     assert (sock.st_gid, sock.st_mode & 0o777) == (gid, 0o660)
     run_dir = os.stat(cluster.host(1).run_dir)
     assert run_dir.st_gid == gid and run_dir.st_mode & 0o010
-    lease = os.stat(cluster.lockspace_path())
-    assert (lease.st_gid, lease.st_mode & 0o777) == (gid, 0o660)
+    ls = cluster.lockspace_info()
+    for path in (ls.backing, cluster.host(1).lease_path(ls)):     # the file and the view
+        lease = os.stat(path)
+        assert (lease.st_gid, lease.st_mode & 0o777) == (gid, 0o660), path
 
 
 def test_status_as_a_sanlock_group_member_with_the_portal_address(
@@ -255,13 +267,13 @@ def test_off_from_a_user_who_cannot_read_the_lockspace_sends_nothing(
     refuse before sending anything, with the permission problem as its one line."""
     cluster = make_cluster(hosts=3, socket_group=SANLOCK_GROUP, name_prefix="vdsm")
     cluster.start_resetd(3, watchdog_delay=None)
-    os.chmod(cluster.lockspace_path(), 0o600)
+    os.chmod(cluster.lockspace_info().backing, 0o600)
     vdsm = Vdsm(cluster, vdsm_user, agent_for_users)
     result = vdsm.call(1, "off", cluster.lockspace, "3")
     line = assert_one_line_error(result)
     time.sleep(3)     # a request would be in host 1's lease after its next renewal
     assert cluster.read_leader(1)["extra2"] == 0, "a reset request was sent"
-    assert cluster.host(3).reply_seen_at is None, "host 3 acknowledged a reset"
+    assert cluster.host(3).standin.reply_seen_at is None, "host 3 acknowledged a reset"
     assert "permission denied" in line, line
 
 
@@ -285,21 +297,21 @@ def test_engine_restart_sequence_as_vdsm(make_cluster, vdsm_user, agent_for_user
     assert lines[-1] == "Success: Powered OFF", off
     assert any(l.startswith("Proof: ") for l in lines), off
     assert off.seconds < ENGINE_RPC_TIMEOUT - 5, "off must end within the engine's RPC timeout"
-    assert cluster.host(3).killed_at is not None
+    assert cluster.host(3).standin.killed_at is not None
 
     answers = engine_poll_status(vdsm, 2, ls, "3", wanted_exit=2)
     assert answers[-1].stdout.splitlines()[-1] == "Status: OFF", answers[-1]
 
     # on: sends nothing and waits for the reset host to boot and rejoin by itself
-    generation = cluster.host(3).generation
+    generation = cluster.host(3).generations[ls]
     on = vdsm.start(1, "on", ls, "3")
     time.sleep(5)
     assert on.running(), "on returned before the host came back"
     vdsm.note("host 3 boots and its sanlock rejoins the lockspace (while on waits)")
-    cluster.restart_daemon(3, rejoin=True)
-    assert cluster.host(3).generation > generation
+    cluster.boot(3, rejoin=True)
+    assert cluster.host(3).generations[ls] > generation
     vdsm.note("host 3 is back with generation %d (was %d)"
-              % (cluster.host(3).generation, generation))
+              % (cluster.host(3).generations[ls], generation))
     on_result = on.finish()
     assert (on_result.returncode, on_result.stdout.strip()) == (0, "Success: Powered ON"), \
         on_result
