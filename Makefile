@@ -20,12 +20,18 @@ DESTDIR     ?=
 TEST_JOBS   ?= 12
 PYTEST_ARGS ?=
 
-AGENT   := agents/sanlock_vdsm/fence_sanlock_vdsm.py
-SYNC    := agents/sanlock_vdsm/fence-sanlock-vdsm-resetd-sync
-UNIT    := systemd/fence-sanlock-vdsm-resetd-sync.service
-MANPAGE := man/fence_sanlock_vdsm.8
-RNG     := /usr/share/cluster/relaxng/metadata.rng
-XSL     := /usr/share/cluster/relaxng/fence2man.xsl
+AGENT    := agents/sanlock_vdsm/fence_sanlock_vdsm.py
+COMMAND  := agents/sanlock_vdsm/service-command.in
+# the host services: command name:module
+SERVICES := fence-sanlock-vdsm-resetd-sync:resetd_sync fence-sanlock-vdsm-witness:witness
+UNITS    := systemd/fence-sanlock-vdsm-resetd-sync.service systemd/fence-sanlock-vdsm-witness.service
+DROPIN   := systemd/sanlk-resetd.service.d/fence-sanlock-vdsm.conf
+TMPFILES := systemd/fence-sanlock-vdsm.tmpfiles
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
+MANPAGE  := man/fence_sanlock_vdsm.8
+MANEXTRA := man/details.8.in
+RNG      := /usr/share/cluster/relaxng/metadata.rng
+XSL      := /usr/share/cluster/relaxng/fence2man.xsl
 
 DEB_BUILD_PACKAGES := dpkg-dev debhelper dh-python
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
@@ -67,27 +73,35 @@ bench: deps
 
 man: $(MANPAGE)
 
-$(MANPAGE): $(AGENT) lib/sanlock_fencing/*.py
+$(MANPAGE): $(AGENT) $(MANEXTRA) lib/sanlock_fencing/*.py
 	$(PYTHON) $(AGENT) -o manpage > man/.fence_sanlock_vdsm.xml
 	xmllint --noout --relaxng $(RNG) man/.fence_sanlock_vdsm.xml
-	xsltproc $(XSL) man/.fence_sanlock_vdsm.xml > $@
-	rm -f man/.fence_sanlock_vdsm.xml
+	xsltproc $(XSL) man/.fence_sanlock_vdsm.xml > man/.fence_sanlock_vdsm.8
+	# the generated page holds the metadata; the long explanation follows it
+	cat man/.fence_sanlock_vdsm.8 $(MANEXTRA) > $@
+	rm -f man/.fence_sanlock_vdsm.xml man/.fence_sanlock_vdsm.8
 
 install:
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/sanlock_fencing $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/sanlock_fencing $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR)/sanlk-resetd.service.d $(DESTDIR)$(TMPFILESDIR)
 	sed 's|@LIBDIR@|$(LIBDIR)|' $(AGENT) > $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm
 	chmod 0755 $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm
-	sed 's|@LIBDIR@|$(LIBDIR)|' $(SYNC) > $(DESTDIR)$(SBINDIR)/fence-sanlock-vdsm-resetd-sync
-	chmod 0755 $(DESTDIR)$(SBINDIR)/fence-sanlock-vdsm-resetd-sync
-	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|/usr/sbin|$(SBINDIR)|' $(UNIT) > $(DESTDIR)$(UNITDIR)/fence-sanlock-vdsm-resetd-sync.service
+	for pair in $(SERVICES); do cmd=$${pair%%:*}; mod=$${pair#*:}; \
+	    sed -e 's|@LIBDIR@|$(LIBDIR)|' -e "s|@COMMAND@|$$cmd|" -e "s|@MODULE@|$$mod|" \
+	        $(COMMAND) > $(DESTDIR)$(SBINDIR)/$$cmd; chmod 0755 $(DESTDIR)$(SBINDIR)/$$cmd; done
+	for unit in $(UNITS); do \
+	    sed 's|/usr/sbin|$(SBINDIR)|' $$unit > $(DESTDIR)$(UNITDIR)/$$(basename $$unit); done
+	install -m 0644 $(DROPIN) $(DESTDIR)$(UNITDIR)/sanlk-resetd.service.d/
+	install -m 0644 $(TMPFILES) $(DESTDIR)$(TMPFILESDIR)/fence-sanlock-vdsm.conf
 	install -m 0644 lib/sanlock_fencing/*.py $(DESTDIR)$(LIBDIR)/sanlock_fencing/
 	install -m 0644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man8/fence_sanlock_vdsm.8
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm $(DESTDIR)$(MANDIR)/man8/fence_sanlock_vdsm.8
-	rm -f $(DESTDIR)$(SBINDIR)/fence-sanlock-vdsm-resetd-sync
-	rm -f $(DESTDIR)$(UNITDIR)/fence-sanlock-vdsm-resetd-sync.service
+	for pair in $(SERVICES); do rm -f $(DESTDIR)$(SBINDIR)/$${pair%%:*}; done
+	for unit in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$unit); done
+	rm -f $(DESTDIR)$(UNITDIR)/sanlk-resetd.service.d/fence-sanlock-vdsm.conf
+	rm -f $(DESTDIR)$(TMPFILESDIR)/fence-sanlock-vdsm.conf
 	rm -rf $(DESTDIR)$(LIBDIR)
 
 clean:

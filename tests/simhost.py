@@ -16,7 +16,7 @@ What runs on a host, and with which flags:
   Without lockspace arguments, fence-sanlock-vdsm-resetd-sync registers them, as the
   package sets it up.
 - the project's own services, fence-sanlock-vdsm-resetd-sync and
-  fence-sanlock-vdsm-witness, from the source tree.
+  fence-sanlock-vdsm-witness, from the source tree (python3 -m, PYTHONPATH=lib).
 Every long-running process starts with SIGPIPE ignored, as systemd starts services.
 
 A stand-in host (no device) can have its reset played by the harness: `StandIn` powers
@@ -38,8 +38,10 @@ from machine import Machine
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SYS_PYTHON = "/usr/bin/python3"
-SYNC = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence-sanlock-vdsm-resetd-sync")
-WITNESS = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence-sanlock-vdsm-witness")
+LIB = os.path.join(ROOT, "lib")
+# the host services from the source tree, as their installed commands run them
+SYNC = ["-m", "sanlock_fencing.resetd_sync"]
+WITNESS = ["-m", "sanlock_fencing.witness"]
 RESETD_SOCKET = "/run/sanlk-resetd/sanlk-resetd.sock"
 WDMD_SOCKET = "/run/wdmd/wdmd.sock"
 RESETTING, REBOOTING = 0x2, 0x8
@@ -101,7 +103,9 @@ class SimHost:
         self.run_dir = os.path.join(cluster.workdir, "run%d" % host_id)
         self.log_dir = os.path.join(cluster.workdir, "logs%d" % host_id)
         os.makedirs(self.log_dir, exist_ok=True)
-        self.env = dict(os.environ, SANLOCK_RUN_DIR=self.run_dir)
+        self.env = dict(os.environ, SANLOCK_RUN_DIR=self.run_dir,
+                        PYTHONPATH=os.pathsep.join(filter(None, [LIB, os.environ.get(
+                            "PYTHONPATH")])))
         self.view = "h%d" % host_id
         cluster.storage.add_view(self.view)
         self.machine = Machine("%s-h%d" % (cluster.uid, host_id),
@@ -151,10 +155,11 @@ class SimHost:
                      or self._died("wdmd"), 15, 0.05, "wdmd of host %d" % self.host_id)
         self.start_daemon()
 
-    def _spawn(self, what, argv, env=None):
+    def _spawn(self, what, argv, env=None, ignore_sigpipe=True):
         with open(self.log(what), "ab") as f:
             f.write(("=== %s: %s\n" % (time.strftime("%H:%M:%S"), " ".join(argv))).encode())
-        proc = self.machine.spawn(argv, env=env or self.env, log_path=self.log(what))
+        proc = self.machine.spawn(argv, env=env or self.env, log_path=self.log(what),
+                                  ignore_sigpipe=ignore_sigpipe)
         self.procs[what] = proc
         return proc
 
@@ -190,9 +195,11 @@ class SimHost:
 
     # -- the target side --------------------------------------------------------------
 
-    def start_resetd(self, lockspaces=(), watchdog=None):
+    def start_resetd(self, lockspaces=(), watchdog=None, as_systemd=True):
         """The real sanlk-resetd, -w 1 on watchdog hosts (watchdog=False: -w 0 anyway);
-        lockspaces: registered on its command line (none: the sync service does it)."""
+        lockspaces: registered on its command line (none: the sync service does it).
+        as_systemd: SIGPIPE ignored, as systemd starts services (False: as a shell
+        would, which sanlk-resetd 3.8.5 does not survive when a lockspace is left)."""
         self.stop("resetd")
         sock = self.machine.path(RESETD_SOCKET)
 
@@ -205,7 +212,8 @@ class SimHost:
         start = os.path.getsize(self.log("resetd")) if os.path.exists(self.log("resetd")) \
             else 0
         flag = self.watchdog_flag if watchdog is None else ("1" if watchdog else "0")
-        self._spawn("resetd", ["sanlk-resetd", "-D", "-w", flag] + list(lockspaces))
+        self._spawn("resetd", ["sanlk-resetd", "-D", "-w", flag] + list(lockspaces),
+                    ignore_sigpipe=as_systemd)
         wait_for(lambda: self._died("resetd") or (inode() not in (None, before)), 15, 0.05,
                  "sanlk-resetd of host %d to bind its socket" % self.host_id)
         if lockspaces:
@@ -229,7 +237,7 @@ class SimHost:
     def start_sync(self, lockspaces=None):
         """fence-sanlock-vdsm-resetd-sync, checking every 0.5 s; hosts without a watchdog
         device need --no-watchdog-check (their resetd runs -w 0)."""
-        argv = [SYS_PYTHON, SYNC, "-i", "0.5"]
+        argv = [SYS_PYTHON] + SYNC + ["-i", "0.5"]
         if not self.device:
             argv.append("--no-watchdog-check")
         for name in lockspaces or ():
@@ -239,7 +247,7 @@ class SimHost:
 
     def start_witness(self):
         self.stop("witness")
-        self._spawn("witness", [SYS_PYTHON, WITNESS, "-i", "0.5"])
+        self._spawn("witness", [SYS_PYTHON] + WITNESS + ["-i", "0.5"])
 
     # -- faults -----------------------------------------------------------------------
 

@@ -101,7 +101,11 @@ def test_the_package_declares_what_it_needs(deb):
                  INSTALLED_LIBDIR + "/sanlock_fencing/fence.py",
                  "/usr/share/doc/%s/copyright" % PACKAGE,
                  "/usr/sbin/fence-sanlock-vdsm-resetd-sync",
-                 "/lib/systemd/system/fence-sanlock-vdsm-resetd-sync.service"):
+                 "/lib/systemd/system/fence-sanlock-vdsm-resetd-sync.service",
+                 "/usr/sbin/fence-sanlock-vdsm-witness",
+                 "/lib/systemd/system/fence-sanlock-vdsm-witness.service",
+                 "/lib/systemd/system/sanlk-resetd.service.d/fence-sanlock-vdsm.conf",
+                 "/usr/lib/tmpfiles.d/fence-sanlock-vdsm.conf"):
         assert path in files, listing
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files), listing
     mode = [line.split()[0] for line in listing.splitlines()

@@ -14,17 +14,17 @@ def test_make_install_into_a_destdir(tmp_path, no_daemon_env):
     assert os.access(agent, os.X_OK)
     assert (dest / "opt/fsv/share/man/man8/fence_sanlock_vdsm.8").is_file()
     assert (dest / "opt/fsv/share/fence-sanlock-vdsm/sanlock_fencing/fence.py").is_file()
-    text = agent.read_text()
-    assert 'INSTALLED_LIBDIR = "/opt/fsv/share/fence-sanlock-vdsm"' in text
-
-    # the installed agent finds its library through FENCE_SANLOCK_VDSM_LIBDIR here only
-    # because DESTDIR is not its final place; the path written into it is the real one
-    env = dict(no_daemon_env,
-               FENCE_SANLOCK_VDSM_LIBDIR=str(dest / "opt/fsv/share/fence-sanlock-vdsm"))
-    metadata = run_agent(["-o", "metadata"], env=env, agent=str(agent))
-    assert metadata.returncode == 0 and 'name="fence_sanlock_vdsm"' in metadata.stdout
-    status = run_agent(["-o", "status", "-a", "ls:2"], env=env, agent=str(agent))
-    assert "not running" in assert_one_line_error(status)
+    assert 'LIBDIR = "/opt/fsv/share/fence-sanlock-vdsm"' in agent.read_text()
+    for command in ("fence-sanlock-vdsm-resetd-sync", "fence-sanlock-vdsm-witness"):
+        text = (dest / "opt/fsv/sbin" / command).read_text()
+        assert '"/opt/fsv/share/fence-sanlock-vdsm"' in text and "@" not in text
+    units = dest / "lib/systemd/system"
+    assert "/opt/fsv/sbin/fence-sanlock-vdsm-witness" in \
+        (units / "fence-sanlock-vdsm-witness.service").read_text()
+    assert "Restart=always" in \
+        (units / "sanlk-resetd.service.d/fence-sanlock-vdsm.conf").read_text()
+    assert "evidence 2775 root sanlock" in \
+        (dest / "usr/lib/tmpfiles.d/fence-sanlock-vdsm.conf").read_text()
 
 
 def test_installed_agent_uses_the_path_written_at_install(tmp_path, no_daemon_env):
@@ -38,3 +38,10 @@ def test_installed_agent_uses_the_path_written_at_install(tmp_path, no_daemon_en
     copy.write_text(agent.read_text())
     result = run_agent(["-o", "metadata"], env=no_daemon_env, agent=str(copy))
     assert result.returncode == 0, result.stderr
+    status = run_agent(["-o", "status", "-a", "ls:2"], env=no_daemon_env, agent=str(copy))
+    assert "not running" in assert_one_line_error(status)
+    # an installed agent takes its library from where it was installed, nowhere else
+    assert 'LIBDIR = "%s/share/fence-sanlock-vdsm"' % prefix in copy.read_text()
+    witness = subprocess.run(["/usr/bin/python3", str(prefix / "sbin/fence-sanlock-vdsm-witness"),
+                              "--help"], capture_output=True, text=True)
+    assert witness.returncode == 0 and "witness" in witness.stdout, witness.stderr

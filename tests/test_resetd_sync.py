@@ -20,7 +20,7 @@ import pytest
 from conftest import PYTHON, ROOT, pacemaker_stdin
 from simcluster import wait_for
 
-SYNC = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence-sanlock-vdsm-resetd-sync")
+SYNC = "-m sanlock_fencing.resetd_sync".split()     # the command, from the source tree
 
 
 def read(path, since=0):
@@ -169,11 +169,11 @@ def test_lockspace_filter_and_once(make_cluster):
     cluster = make_cluster(hosts=1)
     other = cluster.add_lockspace()
     cluster.host(1).start_resetd()
-    once = [PYTHON, SYNC, "--once", "--no-watchdog-check"]
+    once = [PYTHON] + SYNC + ["--once", "--no-watchdog-check"]
 
     # without --no-watchdog-check a host whose sanlock runs without a watchdog (no wdmd
     # here) registers nothing: a reply from it would be a promise nothing keeps
-    refused = on_host(cluster, 1, [PYTHON, SYNC, "--once", "--lockspace", other])
+    refused = on_host(cluster, 1, [PYTHON] + SYNC + ["--once", "--lockspace", other])
     assert refused.returncode == 1, refused
     assert registered(cluster, 1) == {}
 
@@ -297,3 +297,18 @@ def test_agent_on_run_by_the_target_unfences_and_monitor_describes_targets(make_
     assert mon.returncode == 0, mon.stderr
     assert re.search(r"%s:2 is LIVE \(generation \d+, io_timeout 3 s\): a fence should take "
                      r"about \d+ s" % ls, mon.stderr), mon.stderr
+
+
+@pytest.mark.parametrize("as_systemd", [True, False])
+def test_leaving_a_watched_lockspace_and_sigpipe(make_cluster, as_systemd):
+    """sanlk-resetd 3.8.5 ends the registration of a lockspace its host left by writing
+    to the closed connection: started as systemd starts services (SIGPIPE ignored) it
+    survives and keeps watching the others; started with SIGPIPE at its default, it
+    dies, and the host can no longer be fenced through any lockspace."""
+    cluster = make_cluster(hosts=2)
+    other = cluster.add_lockspace()
+    host = cluster.host(2)
+    host.start_resetd([cluster.lockspace, other], as_systemd=as_systemd)
+    cluster.leave_lockspace(2, other)
+    time.sleep(5)
+    assert host.alive("resetd") == as_systemd, open(host.log("resetd")).read()[-800:]

@@ -100,6 +100,7 @@ class LeaseEvidence:
     pace_excess: float = 0.0        # how much later than its own spacing a renewal showed up
     confirmed_at: float = None      # issue time of the latest read still showing last_ts
     state: int = HostState.UNKNOWN  # the daemon's state, when it describes last_ts
+    view_state: int = HostState.UNKNOWN   # the daemon's state as it said it last
     view_seen: bool = False
     request_sent_at: float = None
     own_ts_at_send: int = None
@@ -193,6 +194,7 @@ def observe_view(ev, look, bound):
         ev.io_timeout = view.io_timeout
     if view.state == HostState.FREE:
         # get_hosts reports FREE for a lease with timestamp 0 (or never joined)
+        ev.view_state = HostState.FREE
         if ev.started_at is not None:
             return _released(ev)
         ev.state = HostState.FREE
@@ -206,14 +208,15 @@ def observe_view(ev, look, bound):
     if ev.view_ts is None or view.timestamp > ev.view_ts:
         ev.view_ts = view.timestamp
         note = _late_renewal(ev, view.timestamp, bound)
-    old = ev.state
     if ev.last_ts is None or view.timestamp == ev.last_ts:
         ev.state = int(view.state)     # describes the renewal the record shows
     else:
         ev.state = HostState.UNKNOWN   # the disk is ahead of the daemon: no state for it
+    old, ev.view_state = ev.view_state, int(view.state)
     ev.view_seen = True
-    if ev.state != old and ev.state != HostState.UNKNOWN:
-        note = _join(note, "%s is %s" % (ev, HostState(ev.state).name))
+    if ev.view_state != old:
+        note = _join(note, "%s is %s (this host's sanlock daemon)"
+                     % (ev, HostState(ev.view_state).name))
     return note
 
 

@@ -309,3 +309,8 @@ def main(argv=None, proxy_factory=None):
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
     log.info("stopped (signal %d); sanlk-resetd keeps its registrations", stopping[0])
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

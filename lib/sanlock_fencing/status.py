@@ -68,7 +68,7 @@ def judge_looks(looks, store, bound, resource_mode=False):
                 histories.setdefault(writer, {})[ev.lockspace] = \
                     _continued(kept, look, read, bound)
     candidates = [[h.get(ev.lockspace, ev) for ev in fresh] for h in histories.values()]
-    may_run = any(ev.state in MAY_RUN for ev in fresh)
+    may_run = any(ev.state in MAY_RUN or ev.view_state in MAY_RUN for ev in fresh)
     now = max(look.returned for _t, look, _r in looks)
 
     verdicts = [evidence.judge(c, now, bound, resource_mode, fencing=False)
@@ -97,7 +97,7 @@ def judge_looks(looks, store, bound, resource_mode=False):
 def _on_reason(leases):
     parts = []
     for ev in leases:
-        state = HostState(ev.state)
+        state = HostState(ev.view_state)
         if state == HostState.LIVE:
             parts.append("%s is live (generation %d)" % (ev, ev.generation))
         elif state == HostState.FAIL:

@@ -242,3 +242,8 @@ def main(argv=None, world_factory=None):
             world.sleep(args.interval)
     log.info("stopped (signal %d)", stopping[0])
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

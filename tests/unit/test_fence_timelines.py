@@ -325,3 +325,10 @@ def test_the_bound_follows_the_configured_fire_timeout(tmp_path):
     assert timing.configured_fire_timeout(str(tmp_path / "missing")) == 60
     conf.write_text("watchdog_fire_timeout = 0\n")
     assert timing.configured_fire_timeout(str(conf)) == 60
+
+
+def test_a_host_that_left_cleanly_is_cannot_tell_not_on():
+    points = [(-50, rec(0, gen=5))]
+    world = FakeWorld({3: Timeline(points)}, {3: Timeline([(-50, view("FREE", 0, 5))])})
+    verdict = host_status(world, [T3])
+    assert verdict.power == Power.UNPROVEN and "holds no lease" in verdict.reason
