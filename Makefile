@@ -37,7 +37,7 @@ DEB_BUILD_PACKAGES := dpkg-dev debhelper dh-python
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
                 python3-pytest python3-pytest-xdist util-linux procps passwd \
                 python3-venv python3-setuptools $(DEB_BUILD_PACKAGES) \
-                pacemaker pacemaker-cli-utils corosync
+                pacemaker pacemaker-cli-utils corosync pcs
 
 # $(call install_missing,PACKAGES,WHO): apt-get those of PACKAGES not installed yet
 define install_missing

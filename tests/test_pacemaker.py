@@ -24,6 +24,7 @@ io_timeout 1) and is stopped before the tests look at what it recorded:
 | node6 | 6    | a CIB node never seen: the DC fences it by itself (startup-fencing, stonith-timeout) | success |
 | node7 | 7    | device `sanlock-short` with pcmk_reboot_timeout=10: Pacemaker kills the agent after 10 s; the admin raises the timeout and retries | failure, then success: the reset sent before the kill is proven from storage |
 | node8 | 8    | one device per node: `ip=LOCKSPACE:8`, pcmk_host_list=node8, pcmk_host_argument=none | success |
+| (host 9's name) | 9 | device `sanlock-byname`, made with the README's pcs commands: no map, dynamic-list from the agent's list of sanlock host names | success |
 
 The power devices are fence_dummy (fence-agents): `type=fail` with power_timeout=1 fails in
 about a second; `type=file` succeeds. fence-agents disables its own timeouts under
@@ -39,6 +40,7 @@ from xml.sax.saxutils import quoteattr
 import pytest
 
 from pcmk import PacemakerNode, install_agent
+from sanlock_fencing import timing
 from simcluster import SimCluster, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system-install")]
@@ -48,6 +50,7 @@ DEVICE_TIMEOUT = 180      # pcmk_reboot_timeout / pcmk_off_timeout, plain second
 STONITH_TIMEOUT = 300     # cluster property stonith-timeout, plain seconds
 ADMIN_TIMEOUT = 240       # stonith_admin --timeout
 REBOOTED = ("node2", "node3", "node4", "node5", "node8")
+PCS_TIMEOUT = timing.pacemaker_timeout(1)   # what the README derives for io_timeout 1
 
 
 # ---------------------------------------------------------------- CIB snippets
@@ -103,6 +106,27 @@ def wait_all(procs, timeout):
                         time.monotonic() - started)
         time.sleep(0.2)
     return done
+
+
+def pcs_commands(cib, ls, timeout):
+    """The README's pcs commands for a device that needs no pcmk_host_map."""
+    return [["pcs", "cluster", "cib", cib],
+            ["pcs", "-f", cib, "stonith", "create", "sanlock-byname", AGENT, "ip=%s" % ls,
+             "pcmk_off_timeout=%d" % timeout, "pcmk_reboot_timeout=%d" % timeout,
+             "op", "monitor", "interval=60s"],
+            ["pcs", "-f", cib, "property", "set", "stonith-timeout=%d" % timeout],
+            ["pcs", "cluster", "cib-push", cib, "--config"]]
+
+
+def configure_with_pcs(node, ls, cib, r):
+    """Runs pcs_commands; every output is kept for the tests."""
+    r.pcs = []
+    for argv in pcs_commands(cib, ls, PCS_TIMEOUT):
+        result = node.tool(*argv, timeout=120)
+        r.pcs.append(result)
+        if result.returncode != 0:
+            raise RuntimeError("%s failed: %s %s" % (" ".join(argv), result.stdout,
+                                                     result.stderr))
 
 
 def configure(node, ls, ls_b, status_file):
@@ -175,25 +199,29 @@ def scenario(tmp_path_factory):
     with open(status_file, "w") as f:
         f.write("on")
     r = Record()
-    cluster = SimCluster(hosts=8, name_prefix="pcmk")
+    cluster = SimCluster(hosts=9, name_prefix="pcmk")
     node = None
     try:
         cluster.start()
         ls = cluster.lockspace
         ls_b = cluster.add_lockspace(host_ids=[1, 5])
         r.ls, r.ls_b = ls, ls_b
-        for host_id in (2, 4, 6, 7, 8):
+        for host_id in (2, 4, 6, 7, 8, 9):
             cluster.start_resetd(host_id, watchdog_delay=0)
         cluster.start_resetd(5, lockspaces=[ls_b], watchdog_delay=0)
 
         node = PacemakerNode(str(work / "node"), cluster.env(1)).start()
         configure(node, ls, ls_b, status_file)
+        configure_with_pcs(node, ls, str(work / "sanlock.xml"), r)
+        node.wait_devices(["sanlock-byname"])
+        r.names = {h.host_id: h.name for h in cluster.hosts}
+        r.list_targets = node.stonith_admin("--list-targets", "sanlock-byname")
         r.list_node4 = node.stonith_admin("--list", "node4")
         r.query = node.stonith_admin("--query", "sanlock")
 
         procs = {name: node.background("stonith_admin", "--reboot", name,
                                        "--timeout", str(ADMIN_TIMEOUT))
-                 for name in REBOOTED}
+                 for name in REBOOTED + (r.names[9],)}
         node7 = threading.Thread(target=time_out_then_retry, args=(node, r))
         node7.start()
         # node6: a cluster node that was never seen is unclean; the DC fences it itself
@@ -375,3 +403,39 @@ def test_a_fence_pacemaker_timed_out_is_proven_by_the_retry(scenario):
     assert killed_at is not None and pid is None
     results = operations(scenario.log, "node7")
     assert "Timed Out" in results[0][1] and "returned 0" in results[-1][1], results
+
+
+# ---------------------------------------------------------------- no map: node names
+
+def test_the_readme_pcs_commands_draw_no_warning(scenario):
+    for result in scenario.pcs:
+        assert result.returncode == 0, result
+        assert "Warning" not in result.stdout + result.stderr, result
+
+
+def test_the_fencer_parses_list_into_exactly_the_node_names(scenario):
+    result = scenario.list_targets
+    assert result.returncode == 0, result.stderr
+    targets = [line.strip() for line in result.stdout.splitlines()
+               if line.strip() and "fence targets found" not in line]
+    assert sorted(targets) == sorted(scenario.names.values())
+
+
+def test_a_node_is_fenced_by_its_name_with_no_map(scenario):
+    name = scenario.names[9]
+    completed, _seconds = scenario.reboot[name]
+    assert completed.returncode == 0, (completed.stderr, scenario.log[-3000:])
+    pid, _reply_seen_at, killed_at = scenario.hosts[9]
+    assert killed_at is not None and pid is None
+    results = operations(scenario.log, name)
+    assert results and results[-1][0] == "sanlock-byname" and "returned 0" in results[-1][1]
+
+
+def test_pcs_describe_shows_the_timeouts_to_set():
+    install_agent()
+    described = subprocess.run(["pcs", "stonith", "describe", AGENT], capture_output=True,
+                               text=True, timeout=120)
+    assert described.returncode == 0, described.stderr
+    text = " ".join(described.stdout.split())
+    assert "pcmk_reboot_timeout" in text and "stonith-timeout" in text
+    assert str(timing.pacemaker_timeout(10)) in text
