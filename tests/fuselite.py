@@ -42,7 +42,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 
 SYS_PYTHON = "/usr/bin/python3"
 

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, assert_one_line_error, vdsm_stdin
+from conftest import ROOT, vdsm_stdin
 
 PACKAGE = "fence-sanlock-vdsm"
 INSTALLED_AGENT = "/usr/sbin/fence_sanlock_vdsm"

@@ -567,7 +567,7 @@ def test_sanlock_timestamps_restart_higher_reboot_lower(storage, machines):
     backing = storage.backing_path(ls + ".leases")
     path = os.path.join(view, ls + ".leases")
     m.boot()
-    seen = []
+    seen, daemon = [], None
     for step in ("boot", "restart", "reboot"):
         if step == "restart":
             daemon.signal(signal.SIGKILL)

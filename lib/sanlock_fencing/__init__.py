@@ -3,25 +3,30 @@
 The agent script (agents/sanlock_vdsm/fence_sanlock_vdsm.py) only declares options and
 documentation; everything that decides anything lives in this package:
 
-- address:    parse and validate LOCKSPACE:HOST_ID targets
-- events:     the sanlk-resetd event protocol values
-- lease:      read a host's delta lease record straight from shared storage
-- crc32c:     the checksum of those records
-- errors:     the exceptions that end an action with one line
-- hoststate:  the host states sanlock reports, and what the agent observes of a host
-- timing:     every deadline, derived from the target's io_timeout
-- proof:      the rules that decide when a host is proven off (pure functions)
-- proxy:      the calls to this host's sanlock daemon, with errors a person can act on
-- status:     the read-only actions about hosts (status, list)
-- health:     monitor: can this host fence through the addressed lockspaces?
-- settings:   the validated fence options
-- observe:    match targets with the lockspaces this host has joined, and look at them
-- agent:      glue to the fence-agents library
-- unfence:    on run by the target itself: make this host fenceable
-- resetd_sync: the target-side service keeping sanlk-resetd watching the joined lockspaces
-- watch:      the fence decision: proven, failed or wait (pure logic)
-- fence:      off/reboot: send the reset request and watch until proof or failure
-- progress:   what a person at a terminal sees while a fence runs
+- address:         parse and validate LOCKSPACE:HOST_ID targets
+- nodes:           hosts by node name: list output, a node name as port
+- events:          the sanlk-resetd event protocol values
+- lease:           read a delta lease record straight from shared storage (crc32c)
+- errors:          the exceptions that end an action with one line
+- hoststate:       the host states sanlock reports
+- timing:          every time bound, and where each number comes from
+- evidence:        what is seen of a lease over time (pure)
+- judge:           proven, failed or wait, from that evidence (pure)
+- evidence_store:  what observers on this host saw, kept between processes
+- bounded:         blocking calls with deadlines
+- proxy:           this host's sanlock daemon, bounded, errors typed
+- world:           clock, daemon, storage and store, as fence and status see them
+- fence:           off/reboot: send the request, observe until proof or failure
+- status:          status and list
+- health:          monitor
+- agent:           glue to the fence-agents library
+- unfence:         on run by the target itself: make this host fenceable
+- witness:         host service: record the reset replies this host receives
+- resetd_sync:     host service: keep sanlk-resetd watching the joined lockspaces
+- resetd_protocol, sync_state, sync_plan: its pieces
+- watchdog_check:  is this host's watchdog in use (wdmd --dump)
+- service:         what the host services share
+- progress:        what a person at a terminal sees while a fence runs
 """
 
 __version__ = "0.1.0"

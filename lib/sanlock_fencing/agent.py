@@ -1,24 +1,27 @@
 """Glue between the fence-agents library (fencing.py) and this package.
 
 The agent script declares options and documentation and calls run(); this module
-validates everything before acting, turns the library's callbacks into calls to
-status/fence, and makes every failure a single line on stderr with exit status 1.
+checks everything before acting (request.py validates the input), turns the library's
+callbacks into calls to status/fence, and makes every failure a single line on stderr
+with exit status 1.
 """
 
 import logging
 import os
 import sys
 
-from .address import check_lockspace_name, parse_targets, shown
+from . import bounded, request, timing
 from .errors import FenceError, UsageError
 from .evidence_store import EvidenceStore
-from .fence import FenceOptions
+from .fence import FenceOptions, fence, wait_until_on
+from .health import monitor
+from .lease import LeaseReader, LeaseReadError
+from .nodes import resolve
+from .progress import Progress
 from .proxy import Proxy
+from .status import Power, host_status, list_hosts
+from .unfence import DEFAULT_WAIT, addresses_this_host, unfence
 from .world import HostWorld, place_targets
-from . import timing
-
-TRUE_WORDS = ("1", "yes", "on", "true")
-FALSE_WORDS = ("0", "no", "off", "false")
 
 EXIT_OK, EXIT_FAILED, EXIT_OFF = 0, 1, 2
 
@@ -70,100 +73,6 @@ def adapt_library(argv):
     install_early_logging()
 
 
-def boolean_option(options, key, name):
-    """Value of a yes/no option given as text; raises UsageError for anything else.
-
-    An empty value is refused rather than read either way: these options change what
-    counts as proof, so they are on only when someone wrote yes.
-    """
-    value = str(options.get(key, "0")).strip().lower()
-    if value in TRUE_WORDS:
-        return True
-    if value in FALSE_WORDS:
-        return False
-    if value == "":
-        raise UsageError("%s has no value: set it to 1 (yes) or 0 (no)" % name)
-    raise UsageError("invalid %s %s: expected 1/yes/true or 0/no/false"
-                     % (name, shown(options.get(key))))
-
-
-def port_as_node_name(options):
-    """(port, node name to resolve) from the port option.
-
-    A port that is not a host id is a node name: Pacemaker passes the target's node name
-    as port when pcmk_host_map does not map it. With a bare lockspace in the address it
-    is resolved to the host's id from the leases (nodes.resolve); with host ids in the
-    address, a port equal to Pacemaker's nodename is what the fencer always adds and is
-    ignored, and any other name contradicts the address.
-    """
-    port = options.get("--plug")
-    text = (port or "").strip()
-    if not text or text.isdigit():
-        return port, None
-    address = options.get("--ip") or ""
-    if ":" not in address:
-        return None, text
-    if text == (options.get("--nodename") or "").strip():
-        return None, None
-    raise UsageError("port %s is not a host id, and the address %s names host ids already: "
-                     "give the host id once" % (shown(text), shown(address)))
-
-
-def settings(options, validating=False):
-    """(targets, node name or None, FenceOptions) from the library's options.
-
-    With a node name the targets are found later, from the leases (resolve_node);
-    validate-all does not look them up (Pacemaker validates with a made-up node name).
-    """
-    port, node = port_as_node_name(options)
-    if node is not None:
-        _lockspaces_of(options)
-        targets = []
-    else:
-        targets = parse_targets(options.get("--ip"), port)
-    resource_mode = boolean_option(options, "--resource-mode", "resource_mode")
-    sysrq_reboot = boolean_option(options, "--sysrq-reboot", "sysrq_reboot")
-    guard = str(options.get("--mutual-guard", "auto")).strip().lower()
-    if guard == "auto":
-        # the library's own test for "run by Pacemaker's fencer"
-        mutual_guard = os.environ.get("PCMK_service") == "pacemaker-fenced"
-    else:
-        mutual_guard = boolean_option(options, "--mutual-guard", "mutual_guard")
-    try:
-        power_timeout = float(options.get("--power-timeout", 0) or 0)
-    except ValueError:
-        raise UsageError("invalid power_timeout %s: expected seconds"
-                         % shown(options.get("--power-timeout"))) from None
-    if power_timeout < 0:
-        raise UsageError("invalid power_timeout %s: expected 0 (no limit) or more seconds"
-                         % shown(options.get("--power-timeout")))
-    return targets, node, FenceOptions(resource_mode, sysrq_reboot, power_timeout,
-                                       timing.configured_fire_timeout(), mutual_guard)
-
-
-def _lockspaces_of(options):
-    """Lockspace names for list/monitor, where no host id is needed."""
-    address = options.get("--ip") or ""
-    names = []
-    for item in address.split(","):
-        name = item.strip().rpartition(":")[0] if ":" in item else item.strip()
-        if name and name not in names:
-            names.append(name)
-    if not names:
-        raise UsageError("no lockspace given: set ipaddr (-a) to the lockspace name")
-    for name in names:
-        check_lockspace_name(name)
-    return names
-
-
-def _targets_of(options):
-    """The targets when the address names host ids (monitor's per-target lines), else []."""
-    try:
-        return parse_targets(options.get("--ip"), options.get("--plug"))
-    except UsageError:
-        return []
-
-
 def on_target(callbacks):
     """on run by the addressed host itself (Pacemaker's on_target unfencing).
 
@@ -171,7 +80,6 @@ def on_target(callbacks):
     rejoin); otherwise makes this host fenceable through the addressed lockspaces
     (sanlk-resetd watching them) and returns the exit status.
     """
-    from .unfence import DEFAULT_WAIT, addresses_this_host, unfence
     proxy = callbacks.world.proxy
     try:
         if not addresses_this_host(proxy, callbacks.targets):
@@ -194,10 +102,8 @@ def check_targets_here(world, targets):
     lockspace. Raises UsageError/FenceError."""
     placed, _missing = place_targets(world.joined(), targets)
     for target, space in placed:
-        from .lease import LeaseReader, LeaseReadError
         reader = LeaseReader(space.name, space.path, space.offset)
         try:
-            from . import bounded
             size, capacity, align = bounded.call(reader.geometry, 10.0,
                                                  "reading lockspace %s" % space.name)
         except (LeaseReadError, bounded.CallTimeout) as err:
@@ -225,7 +131,6 @@ class Callbacks:
             logging.info("%s", text)
 
     def get_power_status(self, _conn, options):
-        from .status import Power, host_status
         try:
             verdict = host_status(self.world, self.targets, self.options.resource_mode,
                                   self.options.fire_timeout, log=self._log)
@@ -240,12 +145,10 @@ class Callbacks:
         return "on" if verdict.power == Power.ON else "off"
 
     def _progress(self):
-        from .progress import Progress   # only fencing needs it: keeps status calls light
         return Progress(verbose=self.verbose)
 
     def set_power_sync(self, _conn, options):
         if options.get("--action") == "on":
-            from .fence import wait_until_on
             try:
                 text = wait_until_on(self.world, self.targets,
                                      float(options.get("--power-timeout", 0) or 0),
@@ -260,8 +163,6 @@ class Callbacks:
         return self._fence()
 
     def _fence(self):
-        import os
-        from .fence import fence   # the fence machinery loads only when fencing
         try:
             result = fence(self.world, self.targets, self.options, self._progress(),
                            writer="fence-%d" % os.getpid())
@@ -273,13 +174,11 @@ class Callbacks:
     def list_outlets(self, _conn, options):
         action = options.get("--original-action", options.get("--action"))
         try:
-            names = _lockspaces_of(options)
+            names = request.lockspaces_of(options)
             if action == "monitor":
-                from .health import monitor
-                for line in monitor(self.world.proxy, names, _targets_of(options)):
+                for line in monitor(self.world.proxy, names, request.targets_of(options)):
                     self._log(line)
                 return {}
-            from .status import list_hosts
             return list_hosts(self.world, names, self.options.resource_mode,
                               self.options.fire_timeout, warn=logging.warning)
         except FenceError as err:
@@ -300,20 +199,19 @@ def run(options, fence_action, run_delay, world_factory=make_world):
     try:
         node = None
         if action in ("list", "list-status", "monitor"):
-            resource_mode = boolean_option(options, "--resource-mode", "resource_mode")
+            resource_mode = request.boolean_option(options, "--resource-mode", "resource_mode")
             callbacks = Callbacks(None, [], FenceOptions(
                 resource_mode=resource_mode, fire_timeout=timing.configured_fire_timeout()),
                 verbose)
-            _lockspaces_of(options)
+            request.lockspaces_of(options)
         else:
-            targets, node, fence_options = settings(options)
+            targets, node, fence_options = request.settings(options)
             callbacks = Callbacks(None, targets, fence_options, verbose)
         if action == "validate-all":
             return EXIT_OK
         callbacks.world = world_factory()
         if node is not None:
-            from .nodes import resolve
-            callbacks.targets = resolve(callbacks.world, _lockspaces_of(options), node)
+            callbacks.targets = resolve(callbacks.world, request.lockspaces_of(options), node)
             logging.debug("node %s is %s", node, ",".join(map(str, callbacks.targets)))
         if action in ("off", "reboot", "status"):
             check_targets_here(callbacks.world, callbacks.targets)

@@ -21,12 +21,6 @@ def request_value(sysrq_reboot):
     return RESET | REBOOT if sysrq_reboot else RESET
 
 
-def is_reply(event):
-    return bool(event & REPLY_BITS)
-
-
-def is_request(event):
-    return bool(event & REQUEST_BITS)
 
 
 def name(event):

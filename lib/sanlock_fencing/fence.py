@@ -3,7 +3,7 @@
 Every POLL_INTERVAL the loop reads what can carry evidence: pending events, the
 target's delta lease on storage (the reply lands there one renewal before its
 event reaches us), this proxy's own lease until the request is on storage, and the
-state this proxy's daemon computes. evidence.judge() turns that into a verdict.
+state this proxy's daemon computes. judge() turns that into a verdict.
 Anything unexpected ends the fence as a failure: a timeout is never success.
 
 The loop takes a World (world.py): its clock, daemon and storage reads are
@@ -14,7 +14,9 @@ from collections import namedtuple
 
 from . import evidence, events, timing
 from .errors import FenceError
-from .evidence import LeaseEvidence, Outcome
+from .hoststate import HostState
+from .evidence import LeaseEvidence
+from .judge import Outcome, Verdict, judge, phase, unreadable_too_long
 from .proxy import EventSlotBusy, ProxyError
 from .world import place_targets
 
@@ -108,7 +110,7 @@ class Fence:
             self.step(evidence.observe_view(ev, look, self.bound))
             self._import_kept(ev)
             self.leases.append(ev)
-        return evidence.judge(self.leases, self.world.clock(), self.bound,
+        return judge(self.leases, self.world.clock(), self.bound,
                               self.options.resource_mode, fencing=False)
 
     def _import_kept(self, ev):
@@ -251,12 +253,12 @@ class Fence:
         while True:
             self.observe()
             now = self.world.clock()
-            verdict = evidence.judge(self.leases, now, self.bound,
+            verdict = judge(self.leases, now, self.bound,
                                      self.options.resource_mode, fencing=True)
             if verdict.outcome == Outcome.WAIT:
-                stuck = evidence.unreadable_too_long(self.leases, now)
+                stuck = unreadable_too_long(self.leases, now)
                 if stuck:
-                    verdict = evidence.Verdict(Outcome.FAILED, stuck)
+                    verdict = Verdict(Outcome.FAILED, stuck)
             if verdict.outcome == Outcome.PROVEN:
                 self.save()
                 self.step("proven: " + verdict.reason)
@@ -271,10 +273,10 @@ class Fence:
                     "still be running. Raise power_timeout (a fence at this io_timeout takes "
                     "up to about %d s) or fence it by other means"
                     % (self.options.power_timeout,
-                       evidence.phase(self.leases, now, self.bound),
+                       phase(self.leases, now, self.bound),
                        timing.expected_fence_seconds(max(ev.io_timeout for ev in self.leases),
                                                      self.options.fire_timeout)[1]))
-            self.progress.phase(evidence.phase(self.leases, now, self.bound))
+            self.progress.phase(phase(self.leases, now, self.bound))
             self.world.sleep(timing.POLL_INTERVAL)
 
     def close(self):
@@ -312,7 +314,6 @@ def fence(world, targets, options, progress=None, writer=None):
 
 def wait_until_on(world, targets, power_timeout, progress=None):
     """on: send nothing; wait for a reset host to come back by itself (LIVE again)."""
-    from .hoststate import HostState
     progress = progress or Quiet()
     started = world.clock()
     placed, _ = place_targets(world.joined(), targets)

@@ -7,6 +7,9 @@ device (this host and its lockspaces) is healthy; fencing that target is what wo
 """
 
 from .errors import FenceError
+from .hoststate import HostState
+from .lease import LeaseReader, LeaseReadError
+from .timing import expected_fence_seconds
 from .world import joined_names
 
 
@@ -44,7 +47,6 @@ def monitor(proxy, lockspaces, targets=()):
 
 def _check_storage_readable(space):
     """Fencing reads leases from storage: a proxy that cannot is not healthy."""
-    from .lease import LeaseReader, LeaseReadError
     try:
         LeaseReader(space.name, space.path, space.offset).check_readable()
     except LeaseReadError as err:
@@ -54,8 +56,6 @@ def _check_storage_readable(space):
 
 def describe_target(proxy, target, own_host_id):
     """One line: the target's lease as this host sees it, and the fence time to expect."""
-    from .hoststate import HostState
-    from .timing import expected_fence_seconds
     if target.host_id == own_host_id:
         return "%s is this host itself: it cannot fence itself" % target
     try:

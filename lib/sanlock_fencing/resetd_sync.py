@@ -11,13 +11,12 @@ in use (watchdog_check): a reply would then promise a reset nothing carries out.
 
 import argparse
 import logging
-import signal
 import sys
-import time
 
+from . import service, watchdog_check
 from .errors import FenceError
+from .proxy import Proxy
 from .resetd_protocol import RESETD_MAX_LOCKSPACES, RESETD_SOCKET, ResetdClient, ResetdDown
-from .service import setup_logging
 from .sync_plan import look_at_daemon, plan
 from .sync_state import DEFAULT_STATE_FILE, StateFile
 
@@ -236,42 +235,33 @@ def _names(values):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="fence-sanlock-vdsm-resetd-sync",
-        description="Keep the local sanlk-resetd watching every lockspace the local sanlock "
-                    "daemon has joined, so that fence_sanlock_vdsm can fence this host "
-                    "through any of them.")
-    parser.add_argument("-i", "--interval", type=float, default=DEFAULT_INTERVAL,
-                        help="seconds between checks (default %(default)s)")
-    parser.add_argument("--once", action="store_true",
-                        help="check once and exit: 0 when every lockspace is watched, 1 "
-                             "when some cannot be (the reasons are logged)")
-    parser.add_argument("-l", "--lockspace", action="append", metavar="NAME[,NAME...]",
-                        help="watch only these lockspaces (repeatable); default: every "
-                             "lockspace the daemon has joined")
-    parser.add_argument("--state-file",
-                        default=DEFAULT_STATE_FILE,
-                        help="what sanlk-resetd was told (default %(default)s); "
-                             "'none' keeps it in memory")
-    parser.add_argument("--resetd-socket", default=RESETD_SOCKET, help=argparse.SUPPRESS)
-    parser.add_argument("--max-lockspaces", type=int, default=RESETD_MAX_LOCKSPACES,
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--no-watchdog-check", action="store_true",
-                        help="register lockspaces even when wdmd pets no watchdog device "
-                             "(for test hosts only: their resets are acknowledged and never "
-                             "carried out)")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    if args.interval <= 0:
-        parser.error("--interval must be more than 0")
-    return args
+    arguments = service.parser(
+        "fence-sanlock-vdsm-resetd-sync",
+        "Keep the local sanlk-resetd watching every lockspace the local sanlock daemon has "
+        "joined, so that fence_sanlock_vdsm can fence this host through any of them.",
+        DEFAULT_INTERVAL)
+    arguments.add_argument("--once", action="store_true",
+                           help="check once and exit: 0 when every lockspace is watched, 1 "
+                                "when some cannot be (the reasons are logged)")
+    arguments.add_argument("-l", "--lockspace", action="append", metavar="NAME[,NAME...]",
+                           help="watch only these lockspaces (repeatable); default: every "
+                                "lockspace the daemon has joined")
+    arguments.add_argument("--state-file", default=DEFAULT_STATE_FILE,
+                           help="what sanlk-resetd was told (default %(default)s); 'none' "
+                                "keeps it in memory")
+    arguments.add_argument("--resetd-socket", default=RESETD_SOCKET, help=argparse.SUPPRESS)
+    arguments.add_argument("--max-lockspaces", type=int, default=RESETD_MAX_LOCKSPACES,
+                           help=argparse.SUPPRESS)
+    arguments.add_argument("--no-watchdog-check", action="store_true",
+                           help="register lockspaces even when wdmd pets no watchdog device "
+                                "(for test hosts only: their resets are acknowledged and "
+                                "never carried out)")
+    return service.parse(arguments, argv)
 
 
 def main(argv=None, proxy_factory=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    setup_logging(args.verbose)
-    if proxy_factory is None:
-        from .proxy import Proxy as proxy_factory
+    args = parse_args(argv)
+    proxy_factory = proxy_factory or Proxy
     try:
         proxy = proxy_factory()
     except FenceError as err:
@@ -279,38 +269,18 @@ def main(argv=None, proxy_factory=None):
         return 1
     state_path = None if args.state_file.lower() == "none" else args.state_file
     wanted = _names(args.lockspace)
-    from . import watchdog_check
     syncer = Syncer(proxy, ResetdClient(args.resetd_socket), StateFile(state_path),
                     wanted or None, args.max_lockspaces,
                     watchdog=None if args.no_watchdog_check else watchdog_check.check)
-
     if args.once:
         result = syncer.step()
         for name, why in sorted(result.pending.items()):
             log.warning("lockspace %s is not watched: %s", name, why)
         return 0 if result.in_sync else 1
-
-    stopping = []
-
-    def stop(signum, _frame):
-        stopping.append(signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("started: keeping sanlk-resetd watching %s, checking every %g s",
-             ", ".join(sorted(wanted)) if wanted else "every joined lockspace", args.interval)
-    while not stopping:
-        try:
-            syncer.step()
-        except Exception as err:    # keep serving: one bad pass must not stop fencing
-            log.exception("unexpected %s: %s", type(err).__name__, err)
-        deadline = time.monotonic() + args.interval
-        while not stopping and time.monotonic() < deadline:
-            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-    log.info("stopped (signal %d); sanlk-resetd keeps its registrations", stopping[0])
-    return 0
+    return service.run_until_signalled(
+        syncer.step, args.interval, "keeping sanlk-resetd watching %s"
+        % (", ".join(sorted(wanted)) if wanted else "every joined lockspace"))
 
 
 if __name__ == "__main__":
-    import sys
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""status and list: what the evidence says about hosts now, through evidence.judge().
+"""status and list: what the evidence says about hosts now, through judge().
 
 A status look is a short history: the history observers on this host kept (an
 earlier fence, the witness service; evidence_store) plus one look now. OFF needs a
@@ -13,9 +13,12 @@ import copy
 import enum
 from collections import namedtuple
 
+from .address import Target
 from . import evidence, timing
-from .evidence import LeaseEvidence, Outcome
+from .evidence import LeaseEvidence, Look
+from .judge import Outcome, judge
 from .hoststate import HostState
+from .nodes import listable, node_name
 from .world import not_joined_error, place_targets
 
 
@@ -71,7 +74,7 @@ def judge_looks(looks, store, bound, resource_mode=False):
     may_run = any(ev.state in MAY_RUN or ev.view_state in MAY_RUN for ev in fresh)
     now = max(look.returned for _t, look, _r in looks)
 
-    verdicts = [evidence.judge(c, now, bound, resource_mode, fencing=False)
+    verdicts = [judge(c, now, bound, resource_mode, fencing=False)
                 for c in candidates]
     signs_of_life = [c for c in candidates if any(ev.failure for ev in c)]
     if signs_of_life:
@@ -86,7 +89,7 @@ def judge_looks(looks, store, bound, resource_mode=False):
     if pending:
         # acknowledged, and an observer here is waiting out its watchdog: it may still run
         return StatusVerdict(Power.ON, "a reset is under way: %s" % pending[0].reason)
-    verdict = evidence.judge(fresh, now, bound, resource_mode, fencing=False)
+    verdict = judge(fresh, now, bound, resource_mode, fencing=False)
     if verdict.outcome == Outcome.PROVEN:
         return StatusVerdict(Power.OFF, verdict.reason)
     if may_run:
@@ -143,9 +146,6 @@ def list_hosts(world, lockspaces, resource_mode=False,
     lockspaces, named as Pacemaker names nodes (nodes.node_name), so that the fencer's
     dynamic-list finds them. A name the fencer would not keep whole is left out (and
     warn() is told why)."""
-    from .address import Target
-    from .evidence import Look
-    from .nodes import listable, node_name
     bound = timing.watchdog_bound(fire_timeout)
     joined = world.joined()
     absent = [name for name in lockspaces if name not in joined]

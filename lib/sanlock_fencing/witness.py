@@ -1,4 +1,4 @@
-"""The witness: every host records the reset replies it receives, and watches the hosts
+"""The witness: every host records the reset replies it receives, and followed the hosts
 that sent them until their reset is proven or ruled out.
 
 sanlk-resetd sends its RESETTING reply to every host of the lockspace. A host that
@@ -26,10 +26,15 @@ Limits, stated plainly:
 
 import logging
 import select
+import sys
 
-from . import evidence, events, timing
+from . import evidence, events, service, timing
 from .errors import FenceError
-from .evidence import LeaseEvidence, Outcome
+from .evidence_store import EvidenceStore
+from .proxy import Proxy
+from .world import HostWorld
+from .evidence import LeaseEvidence
+from .judge import Outcome, Verdict, judge
 
 log = logging.getLogger("witness")
 
@@ -43,7 +48,7 @@ def registered_for(io_timeout):
     return 8 * io_timeout + 5
 
 
-class Watch:
+class Followed:
     """One replied host being watched."""
 
     def __init__(self, ev, space, started):
@@ -58,7 +63,7 @@ class Witness:
         self.world = world
         self.bound = timing.watchdog_bound(fire_timeout)
         self.registrations = {}     # lockspace -> (handle, registered at, JoinedLockspace)
-        self.watches = {}           # (lockspace, host id, generation) -> Watch
+        self.followed = {}           # (lockspace, host id, generation) -> Followed
         self.clean = {}             # lockspace -> {host id: generation without a reply}
 
     # -- registrations -------------------------------------------------------------------
@@ -116,7 +121,7 @@ class Witness:
         now = self.world.clock()
         host_id, generation = event["from_host_id"], event["from_generation"]
         key = (space.name, host_id, generation)
-        if key in self.watches:
+        if key in self.followed:
             return                       # the same reply again (it is repeated while set)
         look = self.world.look(space.name, host_id)
         read = self.world.read(space, host_id, wait=2.0)
@@ -125,14 +130,14 @@ class Witness:
         ev = LeaseEvidence(space.name, host_id, generation, io_timeout=io)
         evidence.observe_record(ev, read, self.bound)
         evidence.observe_view(ev, look, self.bound)
-        watch = Watch(ev, space, now)
-        self.watches[key] = watch
+        item = Followed(ev, space, now)
+        self.followed[key] = item
         clean_generation = self.clean.get(space.name, {}).get(host_id)
         fresh = clean_generation is not None and clean_generation <= generation
         if not fresh and now - registered < registered_for(io):
             log.info("%s replied %s, but this host registered %.0f s ago: its arrival may be "
                      "late, not credited", ev, events.name(event["event"]), now - registered)
-            watch.done = True
+            item.done = True
             return
         stamps = [t for t in (look.view.timestamp if look.view.generation == generation
                               else None,
@@ -141,7 +146,7 @@ class Witness:
         if not stamps:
             log.info("%s replied but its lease does not show generation %d: not credited",
                      ev, generation)
-            watch.done = True
+            item.done = True
             return
         note = evidence.credit_reply(ev, now, min(stamps), event["event"], "received by "
                                      "the witness on this host")
@@ -150,41 +155,41 @@ class Witness:
 
     # -- watching --------------------------------------------------------------------------
 
-    def follow(self, watch):
-        ev = watch.ev
+    def follow(self, item):
+        ev = item.ev
         before = ev.to_json()
-        for note in (evidence.observe_record(ev, self.world.read(watch.space, ev.host_id,
+        for note in (evidence.observe_record(ev, self.world.read(item.space, ev.host_id,
                                                                   wait=timing.POLL_INTERVAL),
                                              self.bound),
                      evidence.observe_view(ev, self.world.look(ev.lockspace, ev.host_id),
                                            self.bound)):
             if note:
                 log.info("%s", note)
-        verdict = evidence.judge([ev], self.world.clock(), self.bound, fencing=False)
+        verdict = judge([ev], self.world.clock(), self.bound, fencing=False)
         if verdict.outcome == Outcome.WAIT and \
-                self.world.clock() - watch.started > GIVE_UP_AFTER:
-            verdict = evidence.Verdict(Outcome.FAILED, "neither proven nor ruled out")
+                self.world.clock() - item.started > GIVE_UP_AFTER:
+            verdict = Verdict(Outcome.FAILED, "neither proven nor ruled out")
         if verdict.outcome != Outcome.WAIT:
             log.info("%s: %s: %s", ev, verdict.outcome.value, verdict.reason)
-            watch.done = True
+            item.done = True
         if ev.to_json() != before:
             self.world.store.save(ev, WRITER)
 
     def step(self, wait=INTERVAL):
-        """One round: registrations, events (waiting up to `wait` for one), watches."""
+        """One round: registrations, events (waiting up to `wait` for one), followed."""
         self.sync_registrations()
         handles = {handle: name for name, (handle, _, _) in self.registrations.items()}
         ready = self._wait_readable(list(handles), wait)
         for handle in ready:
             self.take_events(handles[handle])
-        for key, watch in list(self.watches.items()):
-            if not watch.done:
+        for key, item in list(self.followed.items()):
+            if not item.done:
                 try:
-                    self.follow(watch)
+                    self.follow(item)
                 except FenceError as err:
-                    log.warning("cannot follow %s now: %s", watch.ev, err)
-            elif self.world.clock() - watch.started > GIVE_UP_AFTER:
-                del self.watches[key]
+                    log.warning("cannot follow %s now: %s", item.ev, err)
+            elif self.world.clock() - item.started > GIVE_UP_AFTER:
+                del self.followed[key]
 
     def _wait_readable(self, handles, wait):
         if not handles:
@@ -201,49 +206,28 @@ class Witness:
 
 def main(argv=None, world_factory=None):
     """fence-sanlock-vdsm-witness: run the witness until SIGTERM."""
-    import argparse
-    import signal
-    import sys
-    parser = argparse.ArgumentParser(
-        prog="fence-sanlock-vdsm-witness",
-        description="Record the reset replies this host receives in every lockspace its "
-                    "sanlock daemon has joined, and watch the hosts that sent them, so that "
-                    "fence_sanlock_vdsm's status on this host can prove their reset.")
-    parser.add_argument("-i", "--interval", type=float, default=INTERVAL,
-                        help="seconds between looks (default %(default)s)")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.interval <= 0:
-        parser.error("--interval must be more than 0")
-    from .service import setup_logging
-    setup_logging(args.verbose)
-    if world_factory is None:
-        from .evidence_store import EvidenceStore
-        from .proxy import Proxy
-        from .world import HostWorld
-
-        def world_factory():
-            return HostWorld(Proxy(), EvidenceStore())
+    args = service.parse(service.parser(
+        "fence-sanlock-vdsm-witness",
+        "Record the reset replies this host receives in every lockspace its sanlock daemon "
+        "has joined, and item the hosts that sent them, so that fence_sanlock_vdsm's status "
+        "on this host can prove their reset.", INTERVAL), argv)
+    world_factory = world_factory or (lambda: HostWorld(Proxy(), EvidenceStore()))
     try:
         world = world_factory()
     except FenceError as err:
         log.error("%s", err)
         return 1
     witness = Witness(world, timing.configured_fire_timeout())
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-    signal.signal(signal.SIGINT, lambda signum, _frame: stopping.append(signum))
-    log.info("started: witnessing reset replies in every joined lockspace")
-    while not stopping:
+
+    def step():
         try:
-            witness.step(args.interval)
-        except FenceError as err:
+            witness.step(args.interval)     # waits for events itself, up to the interval
+        except FenceError as err:           # this host's daemon is down: look again later
             log.warning("%s; retrying", err)
             world.sleep(args.interval)
-    log.info("stopped (signal %d)", stopping[0])
-    return 0
+    return service.run_until_signalled(step, 0.01, "witnessing reset replies in every "
+                                       "joined lockspace")
 
 
 if __name__ == "__main__":
-    import sys
     sys.exit(main())

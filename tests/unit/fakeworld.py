@@ -12,7 +12,6 @@ from sanlock_fencing.evidence import Look, Read
 from sanlock_fencing.hoststate import HostState, HostView
 from sanlock_fencing.lease import LeaseRecord
 from sanlock_fencing.proxy import DaemonDown, EventSlotBusy, JoinedLockspace
-from sanlock_fencing import events
 
 LS = "ls"
 PROXY_ID = 1

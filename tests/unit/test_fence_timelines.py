@@ -9,7 +9,7 @@ moment; the virtual clock makes a 100-second fence take milliseconds. The target
 import pytest
 
 from fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, view, views_from)
-from sanlock_fencing import events, evidence, timing
+from sanlock_fencing import events, timing
 from sanlock_fencing.address import Target
 from sanlock_fencing.errors import FenceError
 from sanlock_fencing.fence import FenceOptions, OwnHostReset, fence
