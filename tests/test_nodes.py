@@ -18,7 +18,7 @@ def test_list_prints_one_node_name_per_host_across_lockspaces(make_cluster):
     entries = [e for e in result.stdout.replace(";", ",").replace(",", " ").split() if e]
     assert sorted(entries) == names
     status = cluster.agent(2, stdin=pacemaker_stdin(cluster.lockspace, "list-status", 1))
-    assert sorted(status.stdout.split()) == sorted("%s,,ON" % n for n in names)
+    assert sorted(status.stdout.split()) == sorted("%s,ON" % n for n in names)
 
 
 def test_a_node_name_as_port_is_fenced_by_its_host_id(make_cluster):

@@ -36,7 +36,7 @@ def test_list_and_monitor(make_cluster):
 
     result = cluster.agent(2, stdin=pacemaker_stdin(ls, "list-status", port=1))
     assert result.returncode == 0, result.stderr
-    assert sorted(result.stdout.split()) == ["%s,,ON" % n for n in names]
+    assert sorted(result.stdout.split()) == ["%s,ON" % n for n in names]
 
     result = cluster.agent(2, ["-o", "monitor", "-a", ls])
     assert (result.returncode, result.stdout) == (0, ""), result.stderr

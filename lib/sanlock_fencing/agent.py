@@ -179,10 +179,15 @@ class Callbacks:
                 for line in monitor(self.world.proxy, names, request.targets_of(options)):
                     self._log(line)
                 return {}
-            return list_hosts(self.world, names, self.options.resource_mode,
-                              self.options.fire_timeout, warn=logging.warning)
+            outlets = list_hosts(self.world, names, self.options.resource_mode,
+                                 self.options.fire_timeout, warn=logging.warning)
         except FenceError as err:
             fail_line("Failed: %s" % err)
+        # printed here, not by the library: it would print "name," (an empty alias) on
+        # every line; Pacemaker splits either form the same way, people read this one
+        for node, (_alias, power) in sorted(outlets.items()):
+            print(node if action == "list" else "%s,%s" % (node, power))
+        return {}
 
 
 def make_world(proxy_factory=Proxy):
@@ -237,6 +242,10 @@ def guarded(main):
         raise
     except KeyboardInterrupt:
         fail_line("interrupted: the fence is not proven")
+    except BrokenPipeError:
+        # whoever read our output went away (`| head`): nothing to tell it any more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_FAILED)
     except Exception as err:   # the last line of defence: one line, never a traceback
         fail_line("unexpected %s: %s (run with -v for details and report it)"
                   % (type(err).__name__, err))
