@@ -213,6 +213,13 @@ def run(options, fence_action, run_delay, world_factory=make_world):
             targets, node, fence_options = request.settings(options)
             callbacks = Callbacks(None, targets, fence_options, verbose)
         if action == "validate-all":
+            # stderr: what pcs and stonith_admin --validate show, and no parser reads
+            logging.warning("a fence takes up to about %d s at sanlock's default io_timeout "
+                            "of 10 s (%d s at 3): under Pacemaker set pcmk_off_timeout, "
+                            "pcmk_reboot_timeout and stonith-timeout to at least %d, in plain "
+                            "seconds ('fence_sanlock_vdsm -o monitor -v' tells for your "
+                            "lockspaces)", timing.expected_fence_seconds(10)[1],
+                            timing.expected_fence_seconds(3)[1], timing.pacemaker_timeout(10))
             return EXIT_OK
         callbacks.world = world_factory()
         if node is not None:

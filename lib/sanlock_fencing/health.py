@@ -9,7 +9,7 @@ device (this host and its lockspaces) is healthy; fencing that target is what wo
 from .errors import FenceError
 from .hoststate import HostState
 from .lease import LeaseReader, LeaseReadError
-from .timing import expected_fence_seconds
+from .timing import expected_fence_seconds, pacemaker_timeout
 from .world import joined_names
 
 
@@ -67,9 +67,11 @@ def describe_target(proxy, target, own_host_id):
     if view.state == HostState.LIVE:
         typical, worst = expected_fence_seconds(view.io_timeout)
         return ("%s is LIVE (generation %d, io_timeout %d s): a fence should take about "
-                "%d s, at most about %d s, if its sanlk-resetd watches %s"
+                "%d s, at most about %d s, if its sanlk-resetd watches %s; under Pacemaker "
+                "pcmk_off_timeout, pcmk_reboot_timeout and stonith-timeout must be at least "
+                "%d (plain seconds)"
                 % (target, view.generation, view.io_timeout, typical, worst,
-                   target.lockspace))
+                   target.lockspace, pacemaker_timeout(view.io_timeout)))
     return ("%s is %s (generation %d, io_timeout %d s): it is not renewing its lease; "
             "status tells whether a reset is proven"
             % (target, view.state.name, view.generation, view.io_timeout))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sanlock_fencing.timing import expected_fence_seconds
+from sanlock_fencing.timing import expected_fence_seconds, pacemaker_timeout
 
 from sanlock_fencing import resetd_sync, unfence as unfence_mod
 from sanlock_fencing.address import Target
@@ -328,6 +328,7 @@ def test_monitor_describes_each_target(monkeypatch):
     typical, worst = expected_fence_seconds(10)
     assert "a:2 is LIVE (generation 4, io_timeout 10 s): a fence should take about %d s, " \
            "at most about %d s" % (typical, worst) in lines[2]
+    assert "at least %d" % pacemaker_timeout(10) in lines[2]
     assert "a:3 is FAIL" in lines[3]
     assert "FREE" in lines[4]
     with pytest.raises(FenceError, match="has not joined lockspace b"):
