@@ -7,7 +7,8 @@
 #   make install  install the agent, its library and the man page (DESTDIR, PREFIX)
 #   make deb      build the Debian package fence-sanlock-vdsm into build/deb/ (root
 #                 installs the missing DEB_BUILD_PACKAGES first)
-#   make bench    benchmarks (not part of check): writes bench/README.md and results.json
+#   make bench    benchmarks (not part of check, ~25 min): writes bench/README.md,
+#                 results.json and the timeline pictures
 
 PYTHON      ?= /usr/bin/python3
 PREFIX      ?= /usr
@@ -67,8 +68,10 @@ unit:
 demo: deps
 	$(PYTHON) demo/demo.py
 
+# BENCH_ARGS=--quick: a short development run, written to build/bench-quick/
 BENCH_ARGS ?=
 bench: deps
+	$(call install_missing,python3-matplotlib,make bench)
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
 
 man: $(MANPAGE)

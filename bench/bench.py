@@ -1,20 +1,37 @@
 #!/usr/bin/python3
-"""make bench: how fast fence_sanlock_vdsm fences, what its calls cost, how it scales.
+"""make bench: how soon a fenced host's VMs may restart, what each call costs, how it scales,
+and how fast it fails.
 
-Everything runs against real sanlock daemons (tests/simcluster.py) on this machine.
-The script writes bench/results.json (raw numbers) and the tables in bench/README.md;
-nobody types figures by hand. Sections:
+Everything runs against real sanlock daemons on simulated machines (tests/simcluster.py):
+each host is a machine of its own, hosts that are fenced through the real chain run the
+real wdmd on a fake watchdog device of their own (its fire resets the machine) and the
+real sanlk-resetd -w 1 with the project's sync service. The script writes results.json
+(raw numbers), the tables in README.md and the timeline pictures; nobody types figures.
 
-  fence        agent `off` versus sanlock's own `sanlk-reset reset LS:ID`, interleaved
-               on identical clusters, with an independent observer (bench/observer.py)
-               timing when the evidence first proves the reset
-  overhead     wall time and peak memory of status/monitor/list/metadata versus the
-               floor: a python that only imports fencing and sanlock
-  concurrency  1, 2, 4, 8 simultaneous fences through one proxy
-  scale        list and status against lockspaces with many live hosts, and with host
-               ids spread up to 2000
+Sections:
+  fence      off against the real chain at io_timeout 3 and 10, interleaved with
+             `sanlk-reset reset LS:3` on identical clusters; each pair sends its request
+             at the same phase of the proxy's renewal cycle. An independent observer
+             (LeaseWatch: the lockspace file read directly every 0.05 s) notes when the
+             request and the reply reach the storage; the device notes wdmd's close and
+             its fire. After an agent's fence, status is polled on the proxy and on
+             another host until both say OFF.
+  believe    the same for off at io_timeout 1 (a stand-in watchdog: the real chain needs
+             io_timeout 3 or more); io_timeout 10 comes from the fence section.
+  faults     time from a fault to the agent's failure: the proxy's daemon stopped
+             (SIGSTOP), the proxy's storage stalled (both before off and once the request
+             is on storage), and a watchdog that never fires.
+  concurrency  1, 2, 4, 8 fences at once through one proxy (stand-in watchdogs, io 1).
+  overhead   wall time and peak memory of status (by host id and by node name, as
+             Pacemaker asks), monitor, list and metadata against the floor: a python
+             that only imports fencing and sanlock. Measured inside the proxy's machine.
+  scale      list and status against lockspaces with 8..64 live hosts and with host ids
+             spread up to 2000.
 
-usage: bench.py [--quick] [--sections fence,overhead,concurrency,scale] [--io10]
+The slow sections (fence, believe, faults, concurrency) run their independent clusters
+concurrently (--jobs); overhead and scale run afterwards on an otherwise idle harness.
+
+usage: bench.py [--quick] [--sections LIST] [--jobs N] [--runs N] [--io10] [--out DIR]
 """
 
 import argparse
@@ -23,340 +40,701 @@ import datetime
 import json
 import os
 import platform
-import resource
+import random
 import statistics
+import struct
 import subprocess
 import sys
+import threading
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "lib"))
+sys.path.insert(0, HERE)
 
 from simcluster import SimCluster  # noqa: E402
+from sanlock_fencing import timing  # noqa: E402  (the bounds the agent uses)
 
 PYTHON = "/usr/bin/python3"
-AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")
-OBSERVER = os.path.join(HERE, "observer.py")
 FLOOR = 'import sys; sys.path.append("/usr/share/fence"); import fencing, sanlock'
+BOUND = timing.watchdog_bound()
+POWER_TIMEOUT = 175             # the agent's default (oVirt's 180 s per call)
+RESET, RESETTING = 0x1, 0x2
+DELTA_MAGIC = 0x12212010
+STANDIN_DELAY = 55.0            # io 1 stand-in: power off 55 s after the reply is on
+                                # storage (the real chain fired 56-57 s after it at io 3)
+ALL_SECTIONS = ("fence", "believe", "faults", "concurrency", "overhead", "scale")
+
+# Runs inside a machine: fork+exec argv, stdout/stderr to /dev/null, stdin passed on;
+# print wall seconds, peak RSS (KiB) and exit status of the child alone. The child is
+# forked from this small python, so its pre-exec copy (~9 MiB) is below any floor.
+WRAPPER = r"""
+import os, sys, time
+argv = sys.argv[1:]
+started = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1); os.dup2(null, 2)
+    os.execv(argv[0], argv)
+_, status, usage = os.wait4(pid, 0)
+print(time.monotonic() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
 
 
-def timed_child(argv, env, stdin=None):
-    """(wall seconds, peak RSS in MiB, exit status) of one child process."""
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if stdin:
-        proc.stdin.write(stdin.encode())
-        proc.stdin.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.monotonic() - started, usage.ru_maxrss / 1024.0, proc.returncode
-
-
-# -- 1. time to fence -----------------------------------------------------------------
-
-def one_fence(tool, io_timeout, index, offset):
-    """Fence host 3 of a fresh 3-host cluster with tool ('agent' or 'sanlk-reset').
-
-    offset (seconds, within one renewal interval) shifts the request against the
-    daemons' renewal cycle: delivery takes one or two renewals depending on that
-    phase alone, so each pair shares a random phase and the pairs cover many.
-    """
-    cluster = SimCluster(hosts=3, io_timeout=io_timeout, name_prefix="b%s%d" % (tool[0], index))
-    try:
-        cluster.start()
-        ls = cluster.lockspace
-        cluster.start_resetd(3, watchdog_delay=0)
-        observer = subprocess.Popen([PYTHON, OBSERVER, ls, "3", cluster.lockspace_path(), "0"],
-                                    env=cluster.env(1), stdout=subprocess.PIPE, text=True)
-        assert observer.stdout.readline().strip() == "ready"
-        time.sleep(offset)
-        if tool == "agent":
-            argv = [PYTHON, AGENT, "-o", "off", "-a", "%s:3" % ls, "--power-timeout=0"]
-        else:
-            argv = ["sanlk-reset", "reset", "%s:3" % ls]
-        started = time.monotonic()
-        result = subprocess.run(argv, env=cluster.env(1), capture_output=True, text=True,
-                                timeout=900)
-        ended = time.monotonic()
-        try:
-            out, _ = observer.communicate(timeout=max(5, 400 - (ended - started)))
-        except subprocess.TimeoutExpired:
-            observer.terminate()
-            out, _ = observer.communicate(timeout=10)
-        seen = json.loads(out.strip().splitlines()[-1])
-        host = cluster.host(3)
-        return {
-            "tool": tool, "io_timeout": io_timeout, "index": index, "phase_offset": offset,
-            "exit": result.returncode, "seconds": ended - started,
-            "reply_after": (seen["reply"] - started) if seen["reply"] else None,
-            "proven_after": (seen["proven"] - started) if seen["proven"] else None,
-            "proof_rule": seen["rule"],
-            "lag": (ended - seen["proven"]) if seen["proven"] else None,
-            "killed_after": (host.killed_at - started) if host.killed_at else None,
-        }
-    finally:
-        cluster.stop()
-
-
-def bench_fence(runs, io_timeouts):
-    import random
-    jobs = []
-    for io in io_timeouts:
-        for index in range(runs if io == 1 else max(2, runs // 2)):
-            # interleaved: each pair runs side by side, on identical clusters, with the
-            # same random phase against the renewal cycle
-            offset = random.uniform(0, 2 * io)
-            jobs += [("agent", io, index, offset), ("sanlk-reset", io, index, offset)]
-    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
-        results = list(pool.map(lambda job: one_fence(*job), jobs))
-    summary = {}
-    for io in io_timeouts:
-        agent = [r for r in results if r["io_timeout"] == io and r["tool"] == "agent"]
-        native = [r for r in results if r["io_timeout"] == io and r["tool"] == "sanlk-reset"]
-        ratios = [a["seconds"] / n["seconds"] for a, n in
-                  zip(sorted(agent, key=lambda r: r["index"]),
-                      sorted(native, key=lambda r: r["index"]))
-                  if a["exit"] == 0 and n["exit"] == 0]
-        lags = [a["lag"] for a in agent if a["lag"] is not None and a["exit"] == 0]
-        native_lags = [n["lag"] for n in native if n["lag"] is not None and n["exit"] == 0]
-        summary[str(io)] = {
-            "agent_median_s": median([a["seconds"] for a in agent if a["exit"] == 0]),
-            "sanlk_reset_median_s": median([n["seconds"] for n in native if n["exit"] == 0]),
-            "paired_ratio_median": median(ratios),
-            "agent_lag_median_s": median(lags),
-            "sanlk_reset_lag_median_s": median(native_lags),
-            "agent_failures": sum(a["exit"] != 0 for a in agent),
-            "sanlk_reset_failures": sum(n["exit"] != 0 for n in native),
-        }
-    return {"runs": results, "summary": summary}
+def log(text):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
 
 
 def median(values):
+    values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
 
 
-# -- 2. per-call overhead -----------------------------------------------------------
+# -- the independent observer ---------------------------------------------------------
+
+class LeaseWatch(threading.Thread):
+    """Reads delta-lease records straight from the lockspace file (the storage itself, not
+    a host's view, no agent code) every `interval` s and notes when each change first
+    shows: (monotonic time, generation, timestamp, event generation, event, event data)."""
+
+    def __init__(self, cluster, host_ids, interval=0.05):
+        super().__init__(daemon=True, name="leasewatch")
+        info = cluster.lockspace_info()
+        self.path, self.sector = info.backing, info.sector_size
+        self.host_ids = list(host_ids)
+        self.interval = interval
+        self.changes = {h: [] for h in self.host_ids}
+        self.stopping = threading.Event()
+
+    def _read(self, fd, host_id):
+        data = os.pread(fd, 200, (host_id - 1) * self.sector)
+        if len(data) < 200 or struct.unpack_from("<I", data, 0)[0] != DELTA_MAGIC:
+            return None
+        generation = struct.unpack_from("<Q", data, 40)[0]
+        stamp = struct.unpack_from("<Q", data, 152)[0]
+        return (generation, stamp) + struct.unpack_from("<QQQ", data, 176)
+
+    def run(self):
+        fd = os.open(self.path, os.O_RDONLY)
+        last = {}
+        try:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                for host_id in self.host_ids:
+                    first = self._read(fd, host_id)
+                    # two equal reads in a row: never a record torn by a concurrent write
+                    if first is not None and first == self._read(fd, host_id) and \
+                            first != last.get(host_id):
+                        last[host_id] = first
+                        self.changes[host_id].append((now,) + first)
+                self.stopping.wait(self.interval)
+        finally:
+            os.close(fd)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(5)
+
+    def first(self, host_id, test, after=0.0):
+        for change in list(self.changes[host_id]):
+            if change[0] >= after and test(change):
+                return change[0]
+        return None
+
+    def renewals(self, host_id):
+        """[(seen at, owner timestamp)] of every timestamp change."""
+        out, stamp = [], None
+        for change in list(self.changes[host_id]):
+            if change[2] and change[2] != stamp:
+                out.append((change[0], change[2]))
+                stamp = change[2]
+        return out
+
+    def wait(self, host_id, test, after, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = self.first(host_id, test, after)
+            if seen is not None:
+                return seen
+            time.sleep(self.interval)
+        raise TimeoutError("host %d: no such record within %.0f s" % (host_id, timeout))
+
+
+class StandIn(threading.Thread):
+    """Plays the watchdog of a host without a device: powers its machine off `delay` s
+    after its RESETTING reply shows on storage (seen by a LeaseWatch: one pread per poll,
+    where the harness's own stand-in spawns `sanlock direct read_leader` 5 times a second,
+    which eight of them at once would make a load of its own)."""
+
+    def __init__(self, cluster, watch, host_id, delay, after):
+        super().__init__(daemon=True, name="standin-%d" % host_id)
+        self.cluster, self.watch, self.host_id = cluster, watch, host_id
+        self.delay, self.after = delay, after
+        self.generation = cluster.host(host_id).generations[cluster.lockspace]
+        self.stopping = threading.Event()
+        self.reply_at = self.killed_at = None
+
+    def run(self):
+        while not self.stopping.wait(self.watch.interval):
+            self.reply_at = reply_on_disk(self.watch, self.host_id, self.generation, self.after)
+            if self.reply_at is not None:
+                break
+        if self.reply_at is None or self.stopping.wait(max(0.0, self.reply_at + self.delay - time.monotonic())):
+            return
+        self.cluster.host(self.host_id).power_off()
+        self.killed_at = time.monotonic()
+
+    def stop(self):
+        self.stopping.set()
+        self.join(30)
+
+
+def start_target(cluster, host_id, chain):
+    """sanlk-resetd on host_id: with its device and the sync service (chain "real"), or
+    -w 0 with the lockspace on its command line (a stand-in plays the watchdog)."""
+    if chain == "real":
+        cluster.start_resetd(host_id)
+    else:
+        cluster.host(host_id).start_resetd([cluster.lockspace])
+
+
+def request_on_disk(watch, proxy, after):
+    """When the proxy's record first showed a reset request written after `after`."""
+    return watch.first(proxy, lambda c: c[4] & RESET, after)
+
+
+def reply_on_disk(watch, target, generation, after):
+    return watch.first(target, lambda c: c[1] == generation and c[4] & RESETTING, after)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def tool_argv(cluster, tool, target, proxy=1, extra=()):
+    address = "%s:%d" % (cluster.lockspace, target)
+    if tool == "agent":
+        return cluster.agent_argv(proxy, ["-o", "off", "-a", address, "-v"] + list(extra))
+    return cluster.host(proxy).machine.command_prefix() + ["sanlk-reset", "reset", address]
+
+
+def status_until_off(cluster, target, host_ids, limit, interval=0.5):
+    """Poll `status` of target on each of host_ids until it says OFF (exit 2), at most
+    `limit` s; {host id: {"off_at": monotonic time the call that said OFF returned, or None,
+    "calls": n, "last_exit": ...}}."""
+    address = "%s:%d" % (cluster.lockspace, target)
+    started = time.monotonic()
+    result = {}
+
+    def poll(host_id):
+        calls, code = 0, None
+        while True:
+            res = cluster.agent(host_id, ["-o", "status", "-a", address], timeout=120)
+            returned = time.monotonic()
+            calls, code = calls + 1, res.returncode
+            if code == 2:
+                result[host_id] = {"off_at": returned, "calls": calls, "last_exit": code}
+                return
+            if returned - started > limit:
+                result[host_id] = {"off_at": None, "calls": calls, "last_exit": code,
+                                   "last_output": (res.stdout + res.stderr).strip()[-300:]}
+                return
+            time.sleep(interval)
+    threads = [threading.Thread(target=poll, args=(h,)) for h in host_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return result
+
+
+def rel(value, zero):
+    return None if value is None else round(value - zero, 3)
+
+
+def device_record(host, zero):
+    """The device's events other than keepalives, relative to zero."""
+    return [dict(event=e["event"], t=rel(e["mono"], zero))
+            for e in host.device_events() if e["event"] not in ("keepalive", "write")]
+
+
+# -- fence (and believe) --------------------------------------------------------------------
+
+def fence_run(tool, io, pair, phase, chain="real", status_hosts=(1, 2)):
+    """Fence host 3 of a fresh 3-host cluster from host 1 with tool ('agent'/'sanlk-reset').
+
+    chain "real": host 3 runs wdmd on its fake device and sanlk-resetd -w 1 (sync service);
+    "standin": no device, sanlk-resetd -w 0, and the bench powers host 3 off STANDIN_DELAY s
+    after its reply is on storage. The request is sent `phase` s after a renewal of host 1's lease shows on
+    storage (each pair shares its phase). All times in the result are seconds after the
+    request (the tool's start)."""
+    run = {"tool": tool, "io_timeout": io, "pair": pair, "phase_s": round(phase, 3),
+           "chain": chain}
+    prefix = "b%s%s%d_%d" % ("a" if tool == "agent" else "s", "r" if chain == "real" else "s",
+                             io, pair)
+    cluster = SimCluster(hosts=3, io_timeout=io, name_prefix=prefix,
+                         watchdog={3: "real"} if chain == "real" else None)
+    watch = standin = None
+    try:
+        began = time.monotonic()
+        cluster.start()
+        start_target(cluster, 3, chain)
+        run["cluster_ready_s"] = round(time.monotonic() - began, 1)
+        generation = cluster.host(3).generations[cluster.lockspace]
+        watch = LeaseWatch(cluster, [1, 2, 3])
+        watch.start()
+        # align with the proxy's renewal cycle: its next renewal on storage, then phase s
+        now = time.monotonic()
+        first_stamp = None
+        while first_stamp is None:
+            renewals = watch.renewals(1)
+            first_stamp = renewals[-1][1] if renewals else None
+            time.sleep(0.05)
+        renewed = watch.wait(1, lambda c: c[2] > first_stamp, now, 4 * io + 10)
+        time.sleep(max(0.0, renewed + phase - time.monotonic()))
+        target_renewals = [t for t, _ in watch.renewals(3) if t <= time.monotonic()]
+        if target_renewals:
+            offset = (target_renewals[-1] - renewed) % (2 * io)
+            run["target_phase_s"] = round(offset if offset <= io else offset - 2 * io, 3)
+        argv = tool_argv(cluster, tool, 3)
+        start = time.monotonic()
+        if chain != "real":
+            standin = StandIn(cluster, watch, 3, STANDIN_DELAY, start)
+            standin.start()
+        proc = subprocess.Popen(argv, env=cluster.env(1), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate(timeout=900)
+        end = time.monotonic()
+        run.update(exit=proc.returncode, seconds=round(end - start, 3),
+                   stdout=out.strip().splitlines()[-3:], stderr=err.strip().splitlines()[-40:])
+        if tool == "agent" and proc.returncode == 0 and status_hosts:
+            seen = status_until_off(cluster, 3, status_hosts, 2 * io + 5 + 30)
+            run["status_off"] = {str(h): dict(v, off_at=rel(v["off_at"], start),
+                                              after_success=rel(v["off_at"], end))
+                                 for h, v in seen.items()}
+        watch.stop()
+        run["request_on_disk"] = rel(request_on_disk(watch, 1, start), start)
+        run["reply_on_disk"] = rel(reply_on_disk(watch, 3, generation, start), start)
+        run["target_renewals"] = [rel(t, start) for t, _ in watch.renewals(3)
+                                  if t >= start - 2 * io - 1]
+        host = cluster.host(3)
+        if chain == "real":
+            events = device_record(host, start)
+            run["device"] = events
+            closes = [e["t"] for e in events if e["event"] == "close" and e["t"] > 0]
+            fires = [e["t"] for e in events if e["event"] == "fire" and e["t"] > 0]
+            run["wdmd_close"] = closes[0] if closes else None
+            run["fire"] = fires[0] if fires else None
+        else:
+            standin.stop()
+            run["wdmd_close"] = None
+            run["fire"] = rel(standin.killed_at, start)
+        derive(run)
+    except Exception:
+        run["error"] = traceback.format_exc(limit=6)
+    finally:
+        if standin is not None:
+            standin.stop()
+        if watch is not None and watch.is_alive():
+            watch.stop()
+        try:
+            cluster.stop()
+        except Exception as err:
+            run.setdefault("error", "cluster.stop: %s" % err)
+    return run
+
+
+def derive(run):
+    """The comparisons: against the first moment the protocol allows proof (the reply on
+    storage + the watchdog bound), against the fire, and the part each tool controls."""
+    secs, reply, fire = run.get("seconds"), run.get("reply_on_disk"), run.get("fire")
+    ok = run.get("exit") == 0
+    run["proof_allowed"] = None if reply is None else round(reply + BOUND, 3)
+    run["after_bound"] = None if reply is None or not ok else round(secs - reply - BOUND, 3)
+    run["after_fire"] = None if fire is None or not ok else round(secs - fire, 3)
+    run["reply_to_exit"] = None if reply is None or not ok else round(secs - reply, 3)
+    renewals = [t for t in run.get("target_renewals", []) if fire is None or t <= fire]
+    run["last_renewal"] = renewals[-1] if renewals else None
+
+
+def fence_jobs(runs, io_timeouts):
+    jobs = []
+    for io in io_timeouts:
+        for pair in range(runs):
+            phase = random.uniform(0, 2 * io)
+            jobs += [("fence", fence_run, ("agent", io, pair, phase)),
+                     ("fence", fence_run, ("sanlk-reset", io, pair, phase))]
+    return jobs
+
+
+def believe_jobs(runs):
+    return [("believe", fence_run, ("agent", 1, pair, random.uniform(0, 2), "standin"))
+            for pair in range(runs)]
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+FAULTS = {
+    "daemon stopped before off": ("daemon", "before"),
+    "daemon stopped once the request is on storage": ("daemon", "during"),
+    "storage stalled before off": ("storage", "before"),
+    "storage stalled once the request is on storage": ("storage", "during"),
+    "watchdog never fires": ("watchdog", None),
+}
+
+
+def fault_run(name, io=3):
+    kind, when = FAULTS[name]
+    run = {"fault": name, "io_timeout": io, "power_timeout": POWER_TIMEOUT}
+    cluster = SimCluster(hosts=3, io_timeout=io, name_prefix="bx%s%s" % (kind[:2], when or ""),
+                         watchdog={3: "broken" if kind == "watchdog" else "real"})
+    watch = None
+    try:
+        cluster.start()
+        cluster.start_resetd(3)
+        generation = cluster.host(3).generations[cluster.lockspace]
+        watch = LeaseWatch(cluster, [1, 3])
+        watch.start()
+        proxy = cluster.host(1)
+
+        def inject():
+            if kind == "daemon":
+                proxy.pause_daemon()
+            else:
+                proxy.storage(both="stall")
+            return time.monotonic()
+        fault_at = inject() if when == "before" else None
+        start = time.monotonic()
+        proc = subprocess.Popen(tool_argv(cluster, "agent", 3), env=cluster.env(1),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        if when == "during":
+            watch.wait(1, lambda c: c[4] & RESET, start, 4 * timing.renewal_interval(io) + 10)
+            fault_at = inject()
+        out, err = proc.communicate(timeout=POWER_TIMEOUT + 120)
+        end = time.monotonic()
+        if when == "during":
+            # the request was on storage: the target is reset all the same (its watchdog
+            # was armed); wait for that, so that the table can say so
+            reply = watch.wait(3, lambda c: c[1] == generation and c[4] & RESETTING, start,
+                               6 * timing.renewal_interval(io) + 10)
+            deadline = reply + BOUND + 10
+            while not cluster.host(3).fires() and time.monotonic() < deadline:
+                time.sleep(0.5)
+        reply = reply_on_disk(watch, 3, generation, start)
+        if kind == "watchdog":
+            fault_at = reply          # the arming that did not work
+        lines = [l.split("ERROR: ", 1)[-1] for l in err.splitlines()
+                 if "ERROR" in l or "Failed" in l]
+        run.update(exit=proc.returncode, seconds=round(end - start, 3),
+                   fault_at=rel(fault_at, start), reply_on_disk=rel(reply, start),
+                   request_on_disk=rel(request_on_disk(watch, 1, start), start),
+                   fault_to_exit=rel(end, fault_at) if fault_at else None,
+                   error_line=lines[-1] if lines else None,
+                   stdout=out.strip().splitlines()[-3:], stderr=err.strip().splitlines()[-30:])
+        watch.stop()
+        run["device"] = device_record(cluster.host(3), start)
+        fires = [e["t"] for e in run["device"] if e["event"] == "fire" and e["t"] > 0]
+        run["fire"] = fires[0] if fires else None
+        run["goal_s"] = (BOUND + timing.renewal_interval(io) + timing.PACE_SLACK
+                         if kind == "watchdog" else POWER_TIMEOUT + 5)
+    except Exception:
+        run["error"] = traceback.format_exc(limit=6)
+    finally:
+        if watch is not None and watch.is_alive():
+            watch.stop()
+        try:
+            cluster.stop()
+        except Exception as err:
+            run.setdefault("error", "cluster.stop: %s" % err)
+    return run
+
+
+def fault_jobs():
+    return [("faults", fault_run, (name,)) for name in FAULTS]
+
+
+# -- concurrency -----------------------------------------------------------------------------
+
+def concurrency_run(count):
+    """count fences at once through host 1, each of its own target (stand-in watchdogs
+    powering their host off as soon as its reply is on storage), io_timeout 1."""
+    run = {"fences": count}
+    cluster = SimCluster(hosts=count + 1, io_timeout=1, name_prefix="bc%d" % count)
+    watch, standins = None, []
+    try:
+        cluster.start()
+        targets = range(2, count + 2)
+        for host_id in targets:
+            start_target(cluster, host_id, "standin")
+        watch = LeaseWatch(cluster, targets)
+        watch.start()
+        started = time.monotonic()
+        standins = [StandIn(cluster, watch, h, 0.0, started) for h in targets]
+        for standin in standins:
+            standin.start()
+        procs = [subprocess.Popen(cluster.agent_argv(1, ["-o", "off", "-a", "%s:%d" % (
+                     cluster.lockspace, host_id)]), env=cluster.env(1),
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL) for host_id in range(2, count + 2)]
+        ends = []
+        for proc in procs:
+            proc.wait(timeout=900)
+            ends.append(time.monotonic() - started)
+        run.update(total_s=round(max(ends), 3), each_s=[round(e, 3) for e in ends],
+                   failures=sum(p.returncode != 0 for p in procs))
+    except Exception:
+        run["error"] = traceback.format_exc(limit=6)
+    finally:
+        for standin in standins:
+            standin.stop()
+        if watch is not None:
+            watch.stop()
+        try:
+            cluster.stop()
+        except Exception as err:
+            run.setdefault("error", "cluster.stop: %s" % err)
+    return run
+
+
+def concurrency_jobs(levels):
+    return [("concurrency", concurrency_run, (count,)) for count in levels]
+
+
+# -- the slow pool ------------------------------------------------------------------------------
+
+def run_pool(jobs, workers):
+    """Run (section, fn, args) jobs, at most `workers` clusters at once; longest first."""
+    results = {}
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+        futures = {pool.submit(fn, *args): (section, fn.__name__, args)
+                   for section, fn, args in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            section, name, args = futures[future]
+            result = future.result()
+            results.setdefault(section, []).append(result)
+            log("%s %s done after %.0f s%s" % (name, args[:2], time.monotonic() - started,
+                                               " (ERROR)" if "error" in result else ""))
+    return results
+
+
+def job_weight(job):
+    section, _fn, args = job
+    if section == "fence":
+        return (2 if args[1] == 10 else 1, 1 if args[0] == "sanlk-reset" else 0)
+    return (0, 0)
+
+
+# -- overhead ----------------------------------------------------------------------------------
+
+def timed_in_machine(cluster, host_id, argv, stdin=None):
+    """(wall s, peak RSS MiB, exit) of argv run inside the machine, timed there."""
+    prefix = cluster.host(host_id).machine.command_prefix()
+    res = subprocess.run(prefix + [PYTHON, "-c", WRAPPER] + argv, input=stdin or "",
+                         capture_output=True, text=True, env=cluster.env(host_id), timeout=120)
+    wall, rss, code = res.stdout.split()
+    return float(wall), int(rss) / 1024.0, int(code)
+
+
+def node_stdin(action, node, lockspace):
+    """What Pacemaker's fencer writes for a device without pcmk_host_map: the node name as
+    port and nodename."""
+    return "action=%s\nnodename=%s\nport=%s\nipaddr=%s\n" % (action, node, node, lockspace)
+
+
+def agent_calls(cluster, lockspace, target):
+    agent = [PYTHON, os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")]
+    node = cluster.host(target).name
+    return {
+        "floor (import fencing, sanlock)": ([PYTHON, "-c", FLOOR], None),
+        "status": (agent + ["-o", "status", "-a", "%s:%d" % (lockspace, target)], None),
+        "status, node name as port (stdin)": (agent, node_stdin("status", node, lockspace)),
+        "monitor": (agent + ["-o", "monitor", "-a", lockspace], None),
+        "list": (agent + ["-o", "list", "-a", lockspace], None),
+        "metadata": (agent + ["-o", "metadata"], None),
+    }
+
 
 def bench_overhead(repeats):
     cluster = SimCluster(hosts=3, io_timeout=1, name_prefix="bo")
     try:
         cluster.start()
-        ls, env = cluster.lockspace, cluster.env(1)
-        calls = {
-            "floor (import fencing, sanlock)": [PYTHON, "-c", FLOOR],
-            "status": [PYTHON, AGENT, "-o", "status", "-a", "%s:2" % ls],
-            "monitor": [PYTHON, AGENT, "-o", "monitor", "-a", ls],
-            "list": [PYTHON, AGENT, "-o", "list", "-a", ls],
-            "metadata": [PYTHON, AGENT, "-o", "metadata"],
-        }
+        calls = agent_calls(cluster, cluster.lockspace, 2)
         samples = {name: [] for name in calls}
         for _ in range(repeats):            # interleaved, so drift hits all alike
-            for name, argv in calls.items():
-                wall, rss, code = timed_child(argv, env)
-                if code not in (0,):
+            for name, (argv, stdin) in calls.items():
+                wall, rss, code = timed_in_machine(cluster, 1, argv, stdin)
+                if code != 0:
                     raise RuntimeError("%s exited %d" % (name, code))
                 samples[name].append((wall, rss))
-        floor_wall = median([w for w, _ in samples["floor (import fencing, sanlock)"]])
-        floor_rss = median([r for _, r in samples["floor (import fencing, sanlock)"]])
+        floor = samples["floor (import fencing, sanlock)"]
+        floor_wall, floor_rss = median([w for w, _ in floor]), median([r for _, r in floor])
         table = {}
         for name, values in samples.items():
-            wall = median([w for w, _ in values])
-            rss = median([r for _, r in values])
+            wall, rss = median([w for w, _ in values]), median([r for _, r in values])
             table[name] = {"median_wall_s": wall, "median_peak_rss_mib": rss,
                            "wall_vs_floor": wall / floor_wall, "rss_vs_floor": rss / floor_rss,
-                           "samples_wall_s": [w for w, _ in values]}
+                           "samples_wall_s": [round(w, 4) for w, _ in values]}
         return table
     finally:
         cluster.stop()
 
 
-# -- 3. concurrency -----------------------------------------------------------------
+# -- scale --------------------------------------------------------------------------------------
 
-def bench_concurrency(levels):
-    results = {}
-    for count in levels:
-        cluster = SimCluster(hosts=count + 1, io_timeout=1, name_prefix="bc%d" % count)
-        try:
-            cluster.start()
-            for host_id in range(2, count + 2):
-                cluster.start_resetd(host_id, watchdog_delay=0)
-            started = time.monotonic()
-            procs = [subprocess.Popen([PYTHON, AGENT, "-o", "off", "-a",
-                                       "%s:%d" % (cluster.lockspace, host_id)],
-                                      env=cluster.env(1), stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-                     for host_id in range(2, count + 2)]
-            codes = [p.wait(timeout=900) for p in procs]
-            total = time.monotonic() - started
-            results[str(count)] = {"total_s": total, "failures": sum(c != 0 for c in codes)}
-        finally:
-            cluster.stop()
-    one = results[str(levels[0])]["total_s"]
-    for entry in results.values():
-        entry["vs_one"] = entry["total_s"] / one
-    return results
+def scale_calls(cluster, lockspace, target, repeats):
+    calls = agent_calls(cluster, lockspace, target)
+    walls = {"list": [], "status": [], "status by node name": []}
+    names = {"list": "list", "status": "status",
+             "status by node name": "status, node name as port (stdin)"}
+    for _ in range(repeats):
+        for key, name in names.items():
+            argv, stdin = calls[name]
+            wall, _rss, code = timed_in_machine(cluster, 1, argv, stdin)
+            if code != 0:
+                raise RuntimeError("%s in %s exited %d" % (name, lockspace, code))
+            walls[key].append(wall)
+    return {key: median(values) for key, values in walls.items()}
 
-
-# -- 4. scale -----------------------------------------------------------------------
 
 def bench_scale(max_hosts, repeats):
-    """One cluster of max_hosts daemons; lockspaces joined by growing subsets of them."""
-    results = {"by_host_count": {}, "spread_to_2000": None}
-    cluster = SimCluster(hosts=max_hosts, io_timeout=1, name_prefix="bs")
+    """One cluster of max_hosts machines (witness services off: they would share this
+    machine's cores); lockspaces joined by growing subsets of them."""
+    results = {"by_host_count": {}, "spread_to_2000": None, "max_hosts": max_hosts}
+    cluster = SimCluster(hosts=max_hosts, io_timeout=1, name_prefix="bs", witness=False)
     try:
+        began = time.monotonic()
         cluster.start()
-        counts = [n for n in (8, 16, 32, 64, 128, 250) if n < max_hosts] + [max_hosts]
+        counts = [n for n in (8, 16, 32) if n < max_hosts] + [max_hosts]
         spaces = {max_hosts: cluster.lockspace}
         for n in counts:
             if n not in spaces:
                 spaces[n] = cluster.add_lockspace(host_ids=range(1, n + 1))
-        env = cluster.env(1)
+        results["cluster_ready_s"] = round(time.monotonic() - began, 1)
         for n in counts:
-            ls = spaces[n]
-            walls = {"list": [], "status": []}
-            for _ in range(repeats):
-                walls["list"].append(timed_child([PYTHON, AGENT, "-o", "list", "-a", ls], env)[0])
-                walls["status"].append(timed_child([PYTHON, AGENT, "-o", "status", "-a",
-                                                    "%s:%d" % (ls, n)], env)[0])
-            results["by_host_count"][str(n)] = {k: median(v) for k, v in walls.items()}
+            results["by_host_count"][str(n)] = scale_calls(cluster, spaces[n], n, repeats)
     finally:
         cluster.stop()
-    # host ids spread over the whole range a 512-byte/1M lockspace allows
     spread = [1, 2, 500, 1000, 1500, 1999, 2000]
-    cluster = SimCluster(hosts=spread, io_timeout=1, name_prefix="bw")
+    cluster = SimCluster(hosts=spread, io_timeout=1, name_prefix="bw", witness=False)
     try:
         cluster.start()
-        env = cluster.env(1)
-        walls = {"list": [], "status": []}
-        for _ in range(repeats):
-            walls["list"].append(timed_child([PYTHON, AGENT, "-o", "list", "-a",
-                                              cluster.lockspace], env)[0])
-            walls["status"].append(timed_child([PYTHON, AGENT, "-o", "status", "-a",
-                                                "%s:2000" % cluster.lockspace], env)[0])
-        results["spread_to_2000"] = {"host_ids": spread, "list": median(walls["list"]),
-                                     "status": median(walls["status"])}
+        results["spread_to_2000"] = dict(scale_calls(cluster, cluster.lockspace, 2000, repeats),
+                                         host_ids=spread)
     finally:
         cluster.stop()
     return results
 
 
-# -- report -------------------------------------------------------------------------
+# -- the machine ------------------------------------------------------------------------------
 
-def fmt(value, digits=2):
-    return "-" if value is None else ("%.*f" % (digits, value))
-
-
-def verdict(ok):
-    return "met" if ok else "**missed**"
-
-
-def write_report(data, path):
-    lines = ["# Benchmarks", "",
-             "Written by `bench/bench.py` (`make bench`); raw numbers in `bench/results.json`.",
-             "", "- date: %s" % data["date"], "- machine: %s" % data["machine"],
-             "- command: `%s`" % data["command"], ""]
-    fence = data.get("fence")
-    if fence:
-        lines += ["## Time to fence (off, stand-in watchdog firing at the reply)", "",
-                  "| io_timeout | agent median s | sanlk-reset median s | paired ratio agent/sanlk-reset (goal <= 1.0) | agent lag after proof, median s (goal <= 0.5) | sanlk-reset lag median s | failures agent / sanlk-reset |",
-                  "|---|---|---|---|---|---|---|"]
-        for io, s in sorted(fence["summary"].items(), key=lambda kv: int(kv[0])):
-            ratio, lag = s["paired_ratio_median"], s["agent_lag_median_s"]
-            lines.append("| %s | %s | %s | %s (%s) | %s (%s) | %s | %d / %d |" % (
-                io, fmt(s["agent_median_s"], 1), fmt(s["sanlk_reset_median_s"], 1),
-                fmt(ratio, 3), verdict(ratio is not None and ratio <= 1.0),
-                fmt(lag), verdict(lag is not None and lag <= 0.5),
-                fmt(s["sanlk_reset_lag_median_s"]), s["agent_failures"],
-                s["sanlk_reset_failures"]))
-        lines += ["", "Both tools send the same request; how soon the target replies depends "
-                  "only on where the request falls in the daemons' renewal cycle (one or two "
-                  "renewals of each side), so each pair shares a random phase offset. The lag "
-                  "is the tool's exit minus the moment the independent observer (bench/"
-                  "observer.py, polling every 0.1 s) first had proof; a failed run has no "
-                  "lag and is left out of the medians and ratios.", "",
-                  "Each run: tool, exit, seconds, reply seen after, proven after "
-                  "(observer), proof rule, lag:", "", "| tool | io | exit | s | reply s | proven s | rule | lag s |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for r in fence["runs"]:
-            lines.append("| %s | %d | %d | %s | %s | %s | %s | %s |" % (
-                r["tool"], r["io_timeout"], r["exit"], fmt(r["seconds"], 1),
-                fmt(r["reply_after"], 1), fmt(r["proven_after"], 1), r["proof_rule"] or "-",
-                fmt(r["lag"])))
-        lines.append("")
-    overhead = data.get("overhead")
-    if overhead:
-        lines += ["## Per-call overhead (whole process)", "",
-                  "| call | median wall s | x floor (goal <= 1.3 for status, monitor) | median peak RSS MiB | x floor |",
-                  "|---|---|---|---|---|"]
-        for name, s in overhead.items():
-            goal = ""
-            if name in ("status", "monitor"):
-                goal = " (%s)" % verdict(s["wall_vs_floor"] <= 1.3)
-            lines.append("| %s | %s | %s%s | %s | %s |" % (
-                name, fmt(s["median_wall_s"], 3), fmt(s["wall_vs_floor"]), goal,
-                fmt(s["median_peak_rss_mib"], 1), fmt(s["rss_vs_floor"])))
-        lines.append("")
-    concurrency = data.get("concurrency")
-    if concurrency:
-        lines += ["## Concurrent fences through one proxy", "",
-                  "| fences at once | total s | x one fence (goal for 8: <= 1.2) | failures |",
-                  "|---|---|---|---|"]
-        for count, s in sorted(concurrency.items(), key=lambda kv: int(kv[0])):
-            goal = " (%s)" % verdict(s["vs_one"] <= 1.2) if count == "8" else ""
-            lines.append("| %s | %s | %s%s | %d |" % (count, fmt(s["total_s"], 1),
-                                                     fmt(s["vs_one"]), goal, s["failures"]))
-        lines.append("")
-    scale = data.get("scale")
-    if scale:
-        lines += ["## Scale: list and status against many live hosts", "",
-                  "| live hosts in the lockspace | list s | status s |", "|---|---|---|"]
-        for count, s in sorted(scale["by_host_count"].items(), key=lambda kv: int(kv[0])):
-            lines.append("| %s | %s | %s |" % (count, fmt(s["list"], 3), fmt(s["status"], 3)))
-        spread = scale.get("spread_to_2000")
-        if spread:
-            lines.append("| ids %s (lockspace for 2000 ids) | %s | %s |" % (
-                ",".join(map(str, spread["host_ids"])), fmt(spread["list"], 3),
-                fmt(spread["status"], 3)))
-        lines.append("")
-    with open(path, "w") as handle:
-        handle.write("\n".join(lines))
+def machine_info():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = {}
+    for package in ("sanlock", "sanlk-reset", "fence-agents", "python3-matplotlib"):
+        res = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
+                             capture_output=True, text=True)
+        versions[package] = res.stdout.strip() or None
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+                                / 2 ** 30, 1),
+            "python": platform.python_version(), "packages": versions}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer runs")
-    parser.add_argument("--io10", action="store_true", help="also time fences at io_timeout 10")
-    parser.add_argument("--sections", default="fence,overhead,concurrency,scale")
-    parser.add_argument("--max-hosts", type=int, default=64)
+    parser.add_argument("--quick", action="store_true",
+                        help="development: one run per tool at io_timeout 3 only, fewer "
+                             "repeats, 16 hosts; writes to build/bench-quick unless --out")
+    parser.add_argument("--io10", action="store_true", help="with --quick: io_timeout 10 too")
+    parser.add_argument("--sections", default=",".join(ALL_SECTIONS))
+    parser.add_argument("--runs", type=int, help="fence runs per tool and io_timeout (3)")
+    parser.add_argument("--jobs", type=int, default=12, help="clusters at once (12)")
+    parser.add_argument("--max-hosts", type=int, help="scale: live hosts (64)")
+    parser.add_argument("--out", help="where README.md, results.json and the pictures go")
     args = parser.parse_args()
-    sections = args.sections.split(",")
+    sections = [s for s in args.sections.split(",") if s]
+    unknown = set(sections) - set(ALL_SECTIONS)
+    if unknown:
+        parser.error("unknown sections %s (known: %s)" % (sorted(unknown), ",".join(ALL_SECTIONS)))
+    out = os.path.abspath(args.out or (os.path.join(ROOT, "build", "bench-quick") if args.quick
+                                       else HERE))
+    os.makedirs(out, exist_ok=True)
+    runs = args.runs or (1 if args.quick else 3)
+    io_timeouts = [3, 10] if (args.io10 or not args.quick) else [3]
+    max_hosts = args.max_hosts or (16 if args.quick else 64)
+    began = time.monotonic()
     data = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": "%s, %d cores, %.0f GiB, %s" % (
-                platform.node(), os.cpu_count(),
-                os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30,
-                platform.platform()),
+            "machine": machine_info(),
             "command": "make bench" + ("" if sys.argv[1:] == [] else
-                                       " BENCH_ARGS='%s'" % " ".join(sys.argv[1:]))}
-    runs = 2 if args.quick else 6
+                                       " BENCH_ARGS='%s'" % " ".join(sys.argv[1:])),
+            "settings": {"runs": runs, "io_timeouts": io_timeouts, "jobs": args.jobs,
+                         "bound_s": BOUND, "power_timeout_s": POWER_TIMEOUT,
+                         "pace_slack_s": timing.PACE_SLACK, "standin_delay_s": STANDIN_DELAY,
+                         "sections": sections},
+            "load_at_start": os.getloadavg()}
+    jobs = []
     if "fence" in sections:
-        print("time to fence ...", flush=True)
-        data["fence"] = bench_fence(runs, [1, 10] if args.io10 else [1])
-    if "overhead" in sections:
-        print("per-call overhead ...", flush=True)
-        data["overhead"] = bench_overhead(5 if args.quick else 15)
+        jobs += fence_jobs(runs, io_timeouts)
+    if "believe" in sections:
+        jobs += believe_jobs(runs)
+    if "faults" in sections:
+        jobs += fault_jobs()
     if "concurrency" in sections:
-        print("concurrency ...", flush=True)
-        data["concurrency"] = bench_concurrency([1, 2, 4, 8])
+        jobs += concurrency_jobs([1, 2] if args.quick else [1, 2, 4, 8])
+    if jobs:
+        # interleaved pairs stay next to each other; io 10 first (the longest)
+        jobs.sort(key=job_weight, reverse=True)
+        log("%d clusters, %d at once ..." % (len(jobs), args.jobs))
+        pool_began = time.monotonic()
+        done = run_pool(jobs, args.jobs)
+        data["slow_sections_wall_s"] = round(time.monotonic() - pool_began, 1)
+        data["load_after_slow_sections"] = os.getloadavg()
+        for section in ("fence", "believe", "faults"):
+            if section in done:
+                data[section] = {"runs": sorted(done[section], key=lambda r: (
+                    r.get("io_timeout", 0), r.get("pair", 0), r.get("tool", ""),
+                    r.get("fault", "")))}
+        if "concurrency" in done:
+            data["concurrency"] = {str(r["fences"]): r for r in done["concurrency"]}
+    if "overhead" in sections:
+        log("per-call overhead ...")
+        data["overhead"] = bench_overhead(5 if args.quick else 15)
     if "scale" in sections:
-        print("scale ...", flush=True)
-        data["scale"] = bench_scale(args.max_hosts, 3 if args.quick else 5)
-    with open(os.path.join(HERE, "results.json"), "w") as handle:
+        log("scale ...")
+        data["scale"] = bench_scale(max_hosts, 3 if args.quick else 5)
+    data["total_wall_s"] = round(time.monotonic() - began, 1)
+    data["load_at_end"] = os.getloadavg()
+
+    import report
+    import timeline
+    data["pictures"] = timeline.draw(data, out)
+    data["goals"] = report.goals(data)
+    with open(os.path.join(out, "results.json"), "w") as handle:
         json.dump(data, handle, indent=1)
-    write_report(data, os.path.join(HERE, "README.md"))
-    print(open(os.path.join(HERE, "README.md")).read())
+    report.write(data, os.path.join(out, "README.md"))
+    log("wrote %s (%.0f s in all)" % (os.path.join(out, "README.md"), data["total_wall_s"]))
+    missed = [g for g in data["goals"] if g["met"] is False]
+    for goal in data["goals"]:
+        log("%-6s %s: %s" % ("met" if goal["met"] else "MISSED" if goal["met"] is False
+                             else "n/a", goal["goal"], goal["value"]))
+    errors = [r for s in ("fence", "believe", "faults") for r in data.get(s, {}).get("runs", [])
+              if "error" in r]
+    if errors or missed:
+        log("%d runs with errors, %d goals missed (see the README)" % (len(errors), len(missed)))
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,7 +10,7 @@ from .errors import FenceError
 from .hoststate import HostState
 from .lease import LeaseReader, LeaseReadError
 from .timing import expected_fence_seconds, pacemaker_timeout
-from .world import joined_names
+from .world import not_joined_error
 
 
 def monitor(proxy, lockspaces, targets=()):
@@ -35,9 +35,7 @@ def monitor(proxy, lockspaces, targets=()):
         lines.append("lockspace %s joined as host id %d (%s:%d)"
                      % (name, space.host_id, space.path, space.offset))
     if problems:
-        raise FenceError("this host's sanlock daemon has not joined lockspace %s (it has "
-                         "joined: %s): this host cannot fence through it"
-                         % (", ".join(problems), joined_names(joined)))
+        raise not_joined_error(problems, joined, "this host cannot fence through it")
     for target in targets:
         space = joined.get(target.lockspace)
         if space is not None:
