@@ -143,9 +143,10 @@ def test_a_reboot_after_a_proven_fence_then_lost_storage_is_never_off(make_clust
         assert again.returncode == 1 and "Success" not in again.stdout
 
 
-def test_two_lockspaces_one_on_4k_sectors_with_8m_alignment(make_cluster):
+@pytest.mark.parametrize("align_mb", [1, 8])
+def test_two_lockspaces_one_on_4k_sectors(make_cluster, align_mb):
     cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
-    big = cluster.add_lockspace(sector_size=4096, align_mb=8)
+    big = cluster.add_lockspace(sector_size=4096, align_mb=align_mb)
     cluster.start_resetd(3)
     address = "%s:3,%s:3" % (cluster.lockspace, big)
     result = cluster.agent(1, ["-o", "reboot", "-a", address])

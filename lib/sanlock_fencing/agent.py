@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from . import bounded, request, timing
+from . import bounded, request, timing, watchdog_check
 from .errors import FenceError, UsageError
 from .evidence_store import EvidenceStore
 from .fence import FenceOptions, fence, wait_until_on
@@ -115,6 +115,21 @@ def check_targets_here(world, targets):
             raise UsageError("host id %d is beyond lockspace %s, which holds host ids 1 to %d "
                              "(%d-byte sectors, %d MiB alignment): check the address"
                              % (target.host_id, target.lockspace, capacity, size, align >> 20))
+
+
+def check_resource_mode():
+    """resource_mode trusts an expired lease because sanlock's own watchdog use resets a
+    host whose lease it cannot renew. What this host can check is its own sanlock: hosts
+    of one cluster are configured alike."""
+    uses = watchdog_check.sanlock_uses_watchdog()
+    if uses is False:
+        raise UsageError("resource_mode=1 relies on the targets' sanlock using its watchdog "
+                         "(sanlock daemon -w 1), and this host's does not (wdmd has no sanlock "
+                         "client): their expired leases would prove nothing; set resource_mode "
+                         "to 0, or run sanlock with -w 1 on every host")
+    if uses is None:
+        logging.warning("resource_mode=1: cannot ask wdmd whether sanlock uses its watchdog "
+                        "here; it must, on every target (sanlock daemon -w 1)")
 
 
 class Callbacks:
@@ -227,6 +242,8 @@ def run(options, fence_action, run_delay, world_factory=make_world):
             logging.debug("node %s is %s", node, ",".join(map(str, callbacks.targets)))
         if action in ("off", "reboot", "status"):
             check_targets_here(callbacks.world, callbacks.targets)
+            if callbacks.options.resource_mode:
+                check_resource_mode()
     except FenceError as err:
         fail_line("%s" % err if isinstance(err, UsageError) else "Failed: %s" % err)
 

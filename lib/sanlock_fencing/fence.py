@@ -7,16 +7,19 @@ state this proxy's daemon computes. judge() turns that into a verdict.
 Anything unexpected ends the fence as a failure: a timeout is never success.
 
 The loop takes a World (world.py): its clock, daemon and storage reads are
-parameters, so unit tests run it through made-up timelines.
+parameters, so unit tests run it through made-up timelines. (About 290 lines: one
+fence, first look to verdict, reads top to bottom in the Fence class; the mutual-fence
+rules are in mutual.py.)
 """
 
 from collections import namedtuple
 
-from . import evidence, events, timing
+from . import evidence, events, mutual, timing
 from .errors import FenceError
 from .hoststate import HostState
 from .evidence import LeaseEvidence
 from .judge import Outcome, Verdict, judge, phase, unreadable_too_long
+from .mutual import OwnHostReset
 from .proxy import EventSlotBusy, ProxyError
 from .world import place_targets
 
@@ -33,8 +36,6 @@ FenceOptions = namedtuple("FenceOptions", "resource_mode sysrq_reboot power_time
 FenceResult = namedtuple("FenceResult", "already_off proof")
 
 
-class OwnHostReset(FenceError):
-    """A reset request addressed to this proxy arrived while it was fencing."""
 
 
 class Quiet:
@@ -168,53 +169,18 @@ class Fence:
                 self.world.sleep(timing.POLL_INTERVAL)
 
     def check_not_being_reset(self):
-        """Raise OwnHostReset when a host's lease holds a reset request addressed to this
-        one (its bit still set: sent within the last 6 io_timeouts). Its events may have
-        reached this host before this fence registered for them."""
-        for target, space in self.placed:
-            mine = self.own_generation.get(space.name)
-            for view in self.world.hosts(space.name):
-                if view.host_id == space.host_id:
-                    continue
-                record = self.world.read(space, view.host_id, wait=timing.POLL_INTERVAL).record
-                if record is not None and record.event & events.RESET and \
-                        record.addresses(space.host_id) and record.event_generation == mine:
-                    raise OwnHostReset(
-                        "this host is being reset: host %d asked for it in lockspace %s; its "
-                        "fence of %s cannot complete" % (view.host_id, space.name, target))
+        mutual.check_not_being_reset(self.world, self.placed, self.own_generation)
 
     def guard(self):
-        """Wait mutual_guard_wait() before fencing a lower host id, watching for its request.
-
-        Two nodes that lose their network fence each other at about the same moment; each
-        request would arm the other's watchdog. The higher id waits: if the other's
-        request arrives meanwhile, this host is the one reset, and it gives up without
-        sending. Only this direction pays the wait.
-        """
         io = max(ev.io_timeout for ev in self.leases)
-        until = self.world.clock() + timing.mutual_guard_wait(io)
         self.step("mutual_guard: waiting %d s before fencing a host with a lower host id, in "
                   "case it is fencing this one" % timing.mutual_guard_wait(io))
-        while self.world.clock() < until:
-            self.progress.phase("mutual guard: %d s before sending"
-                                % (until - self.world.clock()))
-            for target, handle in self.handles:
-                for event in self.world.read_events(handle):
-                    self._event_note(target, event)
-            self.check_not_being_reset()
-            self.world.sleep(1.0)
+        mutual.guard(self.world, self.placed, self.own_generation, self.handles, io,
+                     self.progress)
 
     def withdraw(self):
-        """Take back requests that have not reached the storage yet: this host is going
-        down, and a request still in its daemon's memory would reset the other host too."""
-        for (target, _space), ev in zip(self.placed, self.leases):
-            if ev.request_sent_at is not None and ev.request_on_disk_at is None:
-                try:
-                    self.world.withdraw_event(target.lockspace, target.host_id, ev.generation)
-                    self.step("withdrew the request for %s before it reached the storage"
-                              % target)
-                except ProxyError as err:
-                    self.step("could not withdraw the request for %s: %s" % (target, err))
+        for note in mutual.withdraw(self.world, self.placed, self.leases):
+            self.step(note)
 
     def observe(self):
         """One round of observations."""
@@ -234,15 +200,7 @@ class Fence:
                 self.save()     # a retry of a killed fence starts from here
 
     def _event_note(self, target, event):
-        if event.get("event", 0) & events.REQUEST_BITS:
-            # our daemon hands us an event only when the sender set our bit: someone is
-            # resetting this very host, and this fence cannot outlive it
-            raise OwnHostReset(
-                "this host is being reset: host %d sent it a %s request in lockspace %s; "
-                "its fence of %s cannot complete (if both hosts lost their network, the "
-                "one reset first loses; see the documentation on mutual fencing)"
-                % (event.get("from_host_id", 0), events.name(event["event"]),
-                   target.lockspace, target))
+        mutual.raise_if_request(target, event)     # someone is resetting this very host
         if event.get("from_host_id") == target.host_id and event.get("event", 0) & \
                 events.REPLY_BITS:
             return ("event: %s from %s generation %d"

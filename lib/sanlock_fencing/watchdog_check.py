@@ -59,3 +59,17 @@ def check(expected_fire_timeout=None, run=subprocess.run):
                 "fencing proxies derive their proof from the configured value; make them "
                 "agree" % (fire, expected_fire_timeout))
     return None
+
+
+def sanlock_uses_watchdog(run=subprocess.run):
+    """Whether this host's sanlock daemon uses its watchdog: True when wdmd has a client
+    sanlock registered for a lockspace (it does with -w 1), False when wdmd runs without
+    one, None when wdmd cannot be asked (not running, or this user may not)."""
+    try:
+        done = run(["wdmd", "--dump"], capture_output=True, text=True, timeout=DUMP_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0 or not re.search(r"^wdmd \d+ ", done.stdout, re.M):
+        return None
+    return bool(re.search(r"^client \d+ name sanlock_\S+ pid \d+ fd \d+ dead 0", done.stdout,
+                          re.M))

@@ -386,3 +386,17 @@ def test_the_watchdog_check_reads_wdmd_dump(dump, expected):
         assert reason is None
     else:
         assert expected in reason
+
+
+@pytest.mark.parametrize("dump, rc, uses", [
+    ("wdmd 12 socket_gid 0 now 5 last_keepalive 4\nclient 2 name sanlock_ls:3 pid 9 fd 8 "
+     "dead 0 ref 1 now 5 renewal 4 expire 28\n", 0, True),
+    ("wdmd 12 socket_gid 0 now 5 last_keepalive 4\nclient 3 name sanlk-resetd pid 30421 fd 9 "
+     "dead 0 ref 1 now 5 renewal 0 expire 0\n", 0, False),
+    ("", 1, None)])
+def test_whether_sanlock_uses_its_watchdog(dump, rc, uses):
+    import subprocess
+    from sanlock_fencing import watchdog_check
+    result = watchdog_check.sanlock_uses_watchdog(
+        run=lambda argv, **kw: subprocess.CompletedProcess(argv, rc, dump, ""))
+    assert result is uses
