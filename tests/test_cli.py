@@ -155,3 +155,9 @@ def test_a_node_name_as_port_is_looked_up_through_the_daemon(no_daemon_env):
     assert "sanlock daemon is not running" in line
 
 
+
+
+def test_a_control_character_in_the_address_is_shown(no_daemon_env):
+    line = assert_one_line_error(run_agent(stdin=vdsm_stdin("my\x01ls", "status", port="3"),
+                                           env=no_daemon_env))
+    assert "my\\x01ls" in line
