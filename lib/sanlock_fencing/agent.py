@@ -20,7 +20,6 @@ from .nodes import resolve
 from .progress import Progress
 from .proxy import Proxy
 from .status import Power, host_status, list_hosts
-from .unfence import DEFAULT_WAIT, addresses_this_host, unfence
 from .world import HostWorld, place_targets
 
 EXIT_OK, EXIT_FAILED, EXIT_OFF = 0, 1, 2
@@ -80,6 +79,9 @@ def on_target(callbacks):
     rejoin); otherwise makes this host fenceable through the addressed lockspaces
     (sanlk-resetd watching them) and returns the exit status.
     """
+    # imported here: unfence brings the host services' modules (argparse among them),
+    # which status and monitor, called every few seconds, need not pay for
+    from .unfence import DEFAULT_WAIT, addresses_this_host, unfence
     proxy = callbacks.world.proxy
     try:
         if not addresses_this_host(proxy, callbacks.targets):

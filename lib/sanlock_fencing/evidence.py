@@ -44,76 +44,93 @@ Why the rules are what they are (facts: ../shared/docs/evidence.md):
 the one LeaseEvidence here, so that each rule stands next to the others.)
 """
 
-from dataclasses import asdict, dataclass, fields
+from collections import namedtuple
 
 from . import events, timing
 from .hoststate import HostState
 
 MANUAL = "fence it by other means (power it off, or check it and confirm it down by hand)"
 
+# Plain namedtuples and a hand-written class rather than dataclasses: importing
+# dataclasses (with inspect, ast and dis) cost 20-30 ms, more than the rest of the
+# library, on every status and monitor call.
 
-@dataclass(frozen=True)
-class Read:
-    """One read of a lease record: the lease.LeaseRecord, or why there is none."""
-    issued: float
-    returned: float
-    record: object = None
-    error: str = None
+Read = namedtuple("Read", "issued returned record error", defaults=(None, None))
+Read.__doc__ = "One read of a lease record: the lease.LeaseRecord, or why there is none."
+
+Look = namedtuple("Look", "issued returned view error", defaults=(None, None))
+Look.__doc__ = "One answer of this host's daemon about a host: a hoststate.HostView, or why not."
+
+# LeaseEvidence's fields after lockspace, host_id and generation, with their defaults.
+_EVIDENCE_FIELDS = (
+    ("io_timeout", timing.DEFAULT_IO_TIMEOUT),
+    ("started_at", None),         # when the first record of this generation returned
+    ("leftover", False),          # a reply was in the record before anyone saw it arrive
+    ("leftover_settled", False),  # a renewal since then showed whose it was
+    ("reply_anchor", None),       # latest possible arming time (observer clock)
+    ("reply_ts", None),           # owner timestamp: arming <= reply_ts + 1
+    ("reply_event", 0),
+    ("reply_source", ""),
+    ("last_ts", None),            # latest owner timestamp of this generation on disk
+    ("view_ts", None),            # latest owner timestamp the daemon reported
+    ("last_ts_seen", None),       # when a read first showed last_ts (returned)
+    ("renewals", 0),              # timestamp changes seen in this generation
+    ("pace_excess", 0.0),         # how much later than its own spacing a renewal showed up
+    ("confirmed_at", None),       # issue time of the latest read still showing last_ts
+    ("state", HostState.UNKNOWN),       # the daemon's state, when it describes last_ts
+    ("view_state", HostState.UNKNOWN),  # the daemon's state as it said it last
+    ("view_seen", False),
+    ("request_sent_at", None),
+    ("own_ts_at_send", None),
+    ("request_on_disk_at", None),
+    ("renewals_after_request", 0),
+    ("newer_generation", 0),
+    ("rebooted", False),
+    ("failure", None),            # a sign of life: no proof can come any more
+    ("unreadable_since", None),
+    ("last_error", None),
+)
+_EVIDENCE_NAMES = ("lockspace", "host_id", "generation") + tuple(n for n, _ in _EVIDENCE_FIELDS)
 
 
-@dataclass(frozen=True)
-class Look:
-    """One answer of this host's daemon about a host: a hoststate.HostView, or why not."""
-    issued: float
-    returned: float
-    view: object = None
-    error: str = None
-
-
-@dataclass
 class LeaseEvidence:
     """Everything seen of one lease of the host, for one generation of it."""
 
-    lockspace: str
-    host_id: int
-    generation: int                 # the generation judged (the one a request went to)
-    io_timeout: int = timing.DEFAULT_IO_TIMEOUT
-    started_at: float = None        # when the first record of this generation returned
-    leftover: bool = False          # a reply was in the record before anyone saw it arrive
-    leftover_settled: bool = False  # a renewal since then showed whose it was
-    reply_anchor: float = None      # latest possible arming time (observer clock)
-    reply_ts: int = None            # owner timestamp: arming <= reply_ts + 1
-    reply_event: int = 0
-    reply_source: str = ""
-    last_ts: int = None             # latest owner timestamp of this generation on disk
-    view_ts: int = None             # latest owner timestamp the daemon reported
-    last_ts_seen: float = None      # when a read first showed last_ts (returned)
-    renewals: int = 0               # timestamp changes seen in this generation
-    pace_excess: float = 0.0        # how much later than its own spacing a renewal showed up
-    confirmed_at: float = None      # issue time of the latest read still showing last_ts
-    state: int = HostState.UNKNOWN  # the daemon's state, when it describes last_ts
-    view_state: int = HostState.UNKNOWN   # the daemon's state as it said it last
-    view_seen: bool = False
-    request_sent_at: float = None
-    own_ts_at_send: int = None
-    request_on_disk_at: float = None
-    renewals_after_request: int = 0
-    newer_generation: int = 0
-    rebooted: bool = False
-    failure: str = None             # a sign of life: no proof can come any more
-    unreadable_since: float = None
-    last_error: str = None
+    __slots__ = _EVIDENCE_NAMES
+
+    def __init__(self, lockspace, host_id, generation, **values):
+        unknown = set(values) - set(_EVIDENCE_NAMES)
+        if unknown:
+            raise TypeError("LeaseEvidence: unknown fields %s" % sorted(unknown))
+        self.lockspace = lockspace
+        self.host_id = host_id
+        self.generation = generation    # the generation judged (the one a request went to)
+        for name, default in _EVIDENCE_FIELDS:
+            setattr(self, name, values.get(name, default))
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    __hash__ = None     # mutable
+
+    def __repr__(self):
+        return "LeaseEvidence(%s)" % ", ".join("%s=%r" % (n, getattr(self, n))
+                                                for n in _EVIDENCE_NAMES)
 
     def __str__(self):
         return "%s:%d" % (self.lockspace, self.host_id)
 
     def to_json(self):
-        return asdict(self)
+        return {name: getattr(self, name) for name in _EVIDENCE_NAMES}
 
     @classmethod
     def from_json(cls, data):
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """From to_json's dict; fields this version does not know are dropped."""
+        known = {k: v for k, v in data.items() if k in _EVIDENCE_NAMES}
+        return cls(known.pop("lockspace"), known.pop("host_id"), known.pop("generation"),
+                   **known)
 
     @property
     def credited(self):

@@ -107,7 +107,7 @@ class EvidenceStore:
                 if data.get("clock") != self.domain:
                     continue
                 ev = LeaseEvidence.from_json(data["evidence"])
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
             if (ev.lockspace, ev.host_id, ev.generation) == (lockspace, host_id, generation):
                 found[data.get("writer", name)] = ev
