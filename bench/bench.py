@@ -30,8 +30,14 @@ Sections:
 
 The slow sections (fence, believe, faults, concurrency) run their independent clusters
 concurrently (--jobs); overhead and scale run afterwards on an otherwise idle harness.
+Pieces: observe.py (the independent observer, the stand-in watchdog), percall.py
+(overhead and scale), report.py (goals and README.md), timeline.py (the pictures). This
+file keeps the slow sections, each a run on a fresh cluster, and the command line
+(about 530 lines: a fence run records a dozen moments and each fault needs its own
+staging).
 
 usage: bench.py [--quick] [--sections LIST] [--jobs N] [--runs N] [--io10] [--out DIR]
+                [--report-only]
 """
 
 import argparse
@@ -42,7 +48,6 @@ import os
 import platform
 import random
 import statistics
-import struct
 import subprocess
 import sys
 import threading
@@ -57,33 +62,14 @@ sys.path.insert(0, HERE)
 
 from simcluster import SimCluster  # noqa: E402
 from sanlock_fencing import timing  # noqa: E402  (the bounds the agent uses)
+from observe import RESET, RESETTING, LeaseWatch, StandIn, reply_on_disk, request_on_disk  # noqa: E402
+from percall import bench_overhead, bench_scale  # noqa: E402
 
-PYTHON = "/usr/bin/python3"
-FLOOR = 'import sys; sys.path.append("/usr/share/fence"); import fencing, sanlock'
 BOUND = timing.watchdog_bound()
 POWER_TIMEOUT = 175             # the agent's default (oVirt's 180 s per call)
-RESET, RESETTING = 0x1, 0x2
-DELTA_MAGIC = 0x12212010
 STANDIN_DELAY = 55.0            # io 1 stand-in: power off 55 s after the reply is on
                                 # storage (the real chain fired 56-57 s after it at io 3)
 ALL_SECTIONS = ("fence", "believe", "faults", "concurrency", "overhead", "scale")
-
-# Runs inside a machine: fork+exec argv, stdout/stderr to /dev/null, stdin passed on;
-# print wall seconds, peak RSS (KiB) and exit status of the child alone. The child is
-# forked from this small python, so its pre-exec copy (~9 MiB) is below any floor.
-WRAPPER = r"""
-import os, sys, time
-argv = sys.argv[1:]
-started = time.monotonic()
-pid = os.fork()
-if pid == 0:
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1); os.dup2(null, 2)
-    os.execv(argv[0], argv)
-_, status, usage = os.wait4(pid, 0)
-print(time.monotonic() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
-"""
-
 
 def log(text):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
@@ -94,105 +80,6 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-# -- the independent observer ---------------------------------------------------------
-
-class LeaseWatch(threading.Thread):
-    """Reads delta-lease records straight from the lockspace file (the storage itself, not
-    a host's view, no agent code) every `interval` s and notes when each change first
-    shows: (monotonic time, generation, timestamp, event generation, event, event data)."""
-
-    def __init__(self, cluster, host_ids, interval=0.05):
-        super().__init__(daemon=True, name="leasewatch")
-        info = cluster.lockspace_info()
-        self.path, self.sector = info.backing, info.sector_size
-        self.host_ids = list(host_ids)
-        self.interval = interval
-        self.changes = {h: [] for h in self.host_ids}
-        self.stopping = threading.Event()
-
-    def _read(self, fd, host_id):
-        data = os.pread(fd, 200, (host_id - 1) * self.sector)
-        if len(data) < 200 or struct.unpack_from("<I", data, 0)[0] != DELTA_MAGIC:
-            return None
-        generation = struct.unpack_from("<Q", data, 40)[0]
-        stamp = struct.unpack_from("<Q", data, 152)[0]
-        return (generation, stamp) + struct.unpack_from("<QQQ", data, 176)
-
-    def run(self):
-        fd = os.open(self.path, os.O_RDONLY)
-        last = {}
-        try:
-            while not self.stopping.is_set():
-                now = time.monotonic()
-                for host_id in self.host_ids:
-                    first = self._read(fd, host_id)
-                    # two equal reads in a row: never a record torn by a concurrent write
-                    if first is not None and first == self._read(fd, host_id) and \
-                            first != last.get(host_id):
-                        last[host_id] = first
-                        self.changes[host_id].append((now,) + first)
-                self.stopping.wait(self.interval)
-        finally:
-            os.close(fd)
-
-    def stop(self):
-        self.stopping.set()
-        self.join(5)
-
-    def first(self, host_id, test, after=0.0):
-        for change in list(self.changes[host_id]):
-            if change[0] >= after and test(change):
-                return change[0]
-        return None
-
-    def renewals(self, host_id):
-        """[(seen at, owner timestamp)] of every timestamp change."""
-        out, stamp = [], None
-        for change in list(self.changes[host_id]):
-            if change[2] and change[2] != stamp:
-                out.append((change[0], change[2]))
-                stamp = change[2]
-        return out
-
-    def wait(self, host_id, test, after, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            seen = self.first(host_id, test, after)
-            if seen is not None:
-                return seen
-            time.sleep(self.interval)
-        raise TimeoutError("host %d: no such record within %.0f s" % (host_id, timeout))
-
-
-class StandIn(threading.Thread):
-    """Plays the watchdog of a host without a device: powers its machine off `delay` s
-    after its RESETTING reply shows on storage (seen by a LeaseWatch: one pread per poll,
-    where the harness's own stand-in spawns `sanlock direct read_leader` 5 times a second,
-    which eight of them at once would make a load of its own)."""
-
-    def __init__(self, cluster, watch, host_id, delay, after):
-        super().__init__(daemon=True, name="standin-%d" % host_id)
-        self.cluster, self.watch, self.host_id = cluster, watch, host_id
-        self.delay, self.after = delay, after
-        self.generation = cluster.host(host_id).generations[cluster.lockspace]
-        self.stopping = threading.Event()
-        self.reply_at = self.killed_at = None
-
-    def run(self):
-        while not self.stopping.wait(self.watch.interval):
-            self.reply_at = reply_on_disk(self.watch, self.host_id, self.generation, self.after)
-            if self.reply_at is not None:
-                break
-        if self.reply_at is None or self.stopping.wait(max(0.0, self.reply_at + self.delay - time.monotonic())):
-            return
-        self.cluster.host(self.host_id).power_off()
-        self.killed_at = time.monotonic()
-
-    def stop(self):
-        self.stopping.set()
-        self.join(30)
-
-
 def start_target(cluster, host_id, chain):
     """sanlk-resetd on host_id: with its device and the sync service (chain "real"), or
     -w 0 with the lockspace on its command line (a stand-in plays the watchdog)."""
@@ -200,15 +87,6 @@ def start_target(cluster, host_id, chain):
         cluster.start_resetd(host_id)
     else:
         cluster.host(host_id).start_resetd([cluster.lockspace])
-
-
-def request_on_disk(watch, proxy, after):
-    """When the proxy's record first showed a reset request written after `after`."""
-    return watch.first(proxy, lambda c: c[4] & RESET, after)
-
-
-def reply_on_disk(watch, target, generation, after):
-    return watch.first(target, lambda c: c[1] == generation and c[4] & RESETTING, after)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -357,6 +235,11 @@ def derive(run):
     run["reply_to_exit"] = None if reply is None or not ok else round(secs - reply, 3)
     renewals = [t for t in run.get("target_renewals", []) if fire is None or t <= fire]
     run["last_renewal"] = renewals[-1] if renewals else None
+    written = run.get("request_on_disk")
+    # 1: the target read the request at the renewal that wrote it to storage (both renew in
+    # the same second) and replied at its next one; 2: it read it one renewal later
+    run["renewals_to_reply"] = None if reply is None or written is None else \
+        int(round((reply - written) / (2 * run["io_timeout"])))
 
 
 def fence_jobs(runs, io_timeouts):
@@ -522,111 +405,10 @@ def run_pool(jobs, workers):
 
 
 def job_weight(job):
+    """Sort key (descending, stable): fences first, io_timeout 10 first; the two runs of a
+    pair stay next to each other, so that they start together."""
     section, _fn, args = job
-    if section == "fence":
-        return (2 if args[1] == 10 else 1, 1 if args[0] == "sanlk-reset" else 0)
-    return (0, 0)
-
-
-# -- overhead ----------------------------------------------------------------------------------
-
-def timed_in_machine(cluster, host_id, argv, stdin=None):
-    """(wall s, peak RSS MiB, exit) of argv run inside the machine, timed there."""
-    prefix = cluster.host(host_id).machine.command_prefix()
-    res = subprocess.run(prefix + [PYTHON, "-c", WRAPPER] + argv, input=stdin or "",
-                         capture_output=True, text=True, env=cluster.env(host_id), timeout=120)
-    wall, rss, code = res.stdout.split()
-    return float(wall), int(rss) / 1024.0, int(code)
-
-
-def node_stdin(action, node, lockspace):
-    """What Pacemaker's fencer writes for a device without pcmk_host_map: the node name as
-    port and nodename."""
-    return "action=%s\nnodename=%s\nport=%s\nipaddr=%s\n" % (action, node, node, lockspace)
-
-
-def agent_calls(cluster, lockspace, target):
-    agent = [PYTHON, os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")]
-    node = cluster.host(target).name
-    return {
-        "floor (import fencing, sanlock)": ([PYTHON, "-c", FLOOR], None),
-        "status": (agent + ["-o", "status", "-a", "%s:%d" % (lockspace, target)], None),
-        "status, node name as port (stdin)": (agent, node_stdin("status", node, lockspace)),
-        "monitor": (agent + ["-o", "monitor", "-a", lockspace], None),
-        "list": (agent + ["-o", "list", "-a", lockspace], None),
-        "metadata": (agent + ["-o", "metadata"], None),
-    }
-
-
-def bench_overhead(repeats):
-    cluster = SimCluster(hosts=3, io_timeout=1, name_prefix="bo")
-    try:
-        cluster.start()
-        calls = agent_calls(cluster, cluster.lockspace, 2)
-        samples = {name: [] for name in calls}
-        for _ in range(repeats):            # interleaved, so drift hits all alike
-            for name, (argv, stdin) in calls.items():
-                wall, rss, code = timed_in_machine(cluster, 1, argv, stdin)
-                if code != 0:
-                    raise RuntimeError("%s exited %d" % (name, code))
-                samples[name].append((wall, rss))
-        floor = samples["floor (import fencing, sanlock)"]
-        floor_wall, floor_rss = median([w for w, _ in floor]), median([r for _, r in floor])
-        table = {}
-        for name, values in samples.items():
-            wall, rss = median([w for w, _ in values]), median([r for _, r in values])
-            table[name] = {"median_wall_s": wall, "median_peak_rss_mib": rss,
-                           "wall_vs_floor": wall / floor_wall, "rss_vs_floor": rss / floor_rss,
-                           "samples_wall_s": [round(w, 4) for w, _ in values]}
-        return table
-    finally:
-        cluster.stop()
-
-
-# -- scale --------------------------------------------------------------------------------------
-
-def scale_calls(cluster, lockspace, target, repeats):
-    calls = agent_calls(cluster, lockspace, target)
-    walls = {"list": [], "status": [], "status by node name": []}
-    names = {"list": "list", "status": "status",
-             "status by node name": "status, node name as port (stdin)"}
-    for _ in range(repeats):
-        for key, name in names.items():
-            argv, stdin = calls[name]
-            wall, _rss, code = timed_in_machine(cluster, 1, argv, stdin)
-            if code != 0:
-                raise RuntimeError("%s in %s exited %d" % (name, lockspace, code))
-            walls[key].append(wall)
-    return {key: median(values) for key, values in walls.items()}
-
-
-def bench_scale(max_hosts, repeats):
-    """One cluster of max_hosts machines (witness services off: they would share this
-    machine's cores); lockspaces joined by growing subsets of them."""
-    results = {"by_host_count": {}, "spread_to_2000": None, "max_hosts": max_hosts}
-    cluster = SimCluster(hosts=max_hosts, io_timeout=1, name_prefix="bs", witness=False)
-    try:
-        began = time.monotonic()
-        cluster.start()
-        counts = [n for n in (8, 16, 32) if n < max_hosts] + [max_hosts]
-        spaces = {max_hosts: cluster.lockspace}
-        for n in counts:
-            if n not in spaces:
-                spaces[n] = cluster.add_lockspace(host_ids=range(1, n + 1))
-        results["cluster_ready_s"] = round(time.monotonic() - began, 1)
-        for n in counts:
-            results["by_host_count"][str(n)] = scale_calls(cluster, spaces[n], n, repeats)
-    finally:
-        cluster.stop()
-    spread = [1, 2, 500, 1000, 1500, 1999, 2000]
-    cluster = SimCluster(hosts=spread, io_timeout=1, name_prefix="bw", witness=False)
-    try:
-        cluster.start()
-        results["spread_to_2000"] = dict(scale_calls(cluster, cluster.lockspace, 2000, repeats),
-                                         host_ids=spread)
-    finally:
-        cluster.stop()
-    return results
+    return (1, args[1]) if section == "fence" else (0, 0)
 
 
 # -- the machine ------------------------------------------------------------------------------
@@ -663,6 +445,9 @@ def main():
     parser.add_argument("--jobs", type=int, default=12, help="clusters at once (12)")
     parser.add_argument("--max-hosts", type=int, help="scale: live hosts (64)")
     parser.add_argument("--out", help="where README.md, results.json and the pictures go")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: redraw README.md and the pictures from the "
+                             "results.json already in --out")
     args = parser.parse_args()
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(ALL_SECTIONS)
@@ -671,6 +456,13 @@ def main():
     out = os.path.abspath(args.out or (os.path.join(ROOT, "build", "bench-quick") if args.quick
                                        else HERE))
     os.makedirs(out, exist_ok=True)
+    if args.report_only:
+        try:
+            with open(os.path.join(out, "results.json")) as handle:
+                return finish(json.load(handle), out)
+        except (OSError, ValueError) as e:
+            parser.error("--report-only needs the results.json of an earlier run in %s: %s"
+                         % (out, e))
     runs = args.runs or (1 if args.quick else 3)
     io_timeouts = [3, 10] if (args.io10 or not args.quick) else [3]
     max_hosts = args.max_hosts or (16 if args.quick else 64)
@@ -716,7 +508,14 @@ def main():
         data["scale"] = bench_scale(max_hosts, 3 if args.quick else 5)
     data["total_wall_s"] = round(time.monotonic() - began, 1)
     data["load_at_end"] = os.getloadavg()
+    # the raw numbers first: a failure while drawing or reporting must not lose the run
+    with open(os.path.join(out, "results.json"), "w") as handle:
+        json.dump(data, handle, indent=1)
+    return finish(data, out)
 
+
+def finish(data, out):
+    """Pictures, goals, results.json and README.md from the measured numbers."""
     import report
     import timeline
     data["pictures"] = timeline.draw(data, out)
