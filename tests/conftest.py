@@ -51,6 +51,9 @@ def assert_usage_error(result):
 def assert_one_line_error(result):
     assert result.returncode == 1, result
     assert "Traceback" not in result.stderr, result.stderr
+    # the agent's last resort for an exception it did not expect ("... report it") is a
+    # bug, never a named cause
+    assert "report it" not in result.stderr, result.stderr
     errors = [l for l in result.stderr.splitlines() if "ERROR" in l or "Failed" in l]
     assert len(errors) == 1, result.stderr
     return errors[0]

@@ -238,6 +238,36 @@ def test_proxy_faults_end_off_within_power_timeout(make_cluster, fault):
     assert time.monotonic() - started < 20 + 5
 
 
+def stalled_call(cluster, host_id, argv):
+    """argv run on host_id while its storage stalls: (result, seconds)."""
+    proxy = cluster.host(host_id)
+    proxy.storage(both="stall")
+    try:
+        started = time.monotonic()
+        result = cluster.agent(host_id, argv, timeout=60)
+        return result, time.monotonic() - started
+    finally:
+        proxy.storage(both="ok")
+
+
+def test_proxy_storage_stalled_before_off_or_monitor_fails_naming_the_storage(make_cluster):
+    # The check before sending gives up on a read that does not return; the read stays
+    # blocked in its thread with its buffer (seen in make bench: "unexpected BufferError:
+    # cannot close exported pointers exist" when the check closed a buffer still in use).
+    # io_timeout 3: the proxy keeps its own lease through two stalls of about 10 s.
+    cluster = make_cluster(hosts=3, io_timeout=3)
+    cluster.start_resetd(3, watchdog_delay=None)
+    for argv in (["-o", "off", "-a", "%s:3" % cluster.lockspace],
+                 ["-o", "monitor", "-a", cluster.lockspace]):
+        result, elapsed = stalled_call(cluster, 1, argv)
+        line = assert_one_line_error(result)
+        assert "cannot read lockspace" in line and "did not return" in line, (argv, line)
+        assert elapsed < 10 + 5, argv
+        time.sleep(7)       # a renewal of the proxy's own lease before the next stall
+    # nothing was sent: the target never replied
+    assert not cluster.host(3).standin.reply_seen_at
+
+
 # ------------------------------------------------------------------ concurrency, geometry
 
 @pytest.mark.parametrize("count", [2, 4])

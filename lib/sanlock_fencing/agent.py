@@ -111,8 +111,6 @@ def check_targets_here(world, targets):
         except (LeaseReadError, bounded.CallTimeout) as err:
             raise FenceError("cannot read lockspace %s's leases, so a reset of %s could not be "
                              "proven: %s" % (space.name, target, err)) from None
-        finally:
-            reader.close()
         if target.host_id > capacity:
             raise UsageError("host id %d is beyond lockspace %s, which holds host ids 1 to %d "
                              "(%d-byte sectors, %d MiB alignment): check the address"

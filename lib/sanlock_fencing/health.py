@@ -6,6 +6,7 @@ time a fence of it should take. A target that is not live does not fail monitor:
 device (this host and its lockspaces) is healthy; fencing that target is what would fail.
 """
 
+from . import bounded
 from .errors import FenceError
 from .hoststate import HostState
 from .lease import LeaseReader, LeaseReadError
@@ -43,11 +44,16 @@ def monitor(proxy, lockspaces, targets=()):
     return lines
 
 
+STORAGE_CHECK_SECONDS = 10.0    # a stalled path fails monitor, inside Pacemaker's 20 s
+
+
 def _check_storage_readable(space):
     """Fencing reads leases from storage: a proxy that cannot is not healthy."""
+    reader = LeaseReader(space.name, space.path, space.offset)
     try:
-        LeaseReader(space.name, space.path, space.offset).check_readable()
-    except LeaseReadError as err:
+        bounded.call(reader.check_readable, STORAGE_CHECK_SECONDS,
+                     "a read of lockspace %s at %s" % (space.name, space.path))
+    except (LeaseReadError, bounded.CallTimeout) as err:
         raise FenceError("this host cannot read lockspace %s's leases, so it cannot prove a "
                          "fence: %s" % (space.name, err)) from None
 

@@ -112,16 +112,19 @@ class LeaseReader:
         self.path = path
         self.offset = offset
         self._sector_size = None
-        self._buffer = mmap.mmap(-1, READ_SIZE)   # page aligned, as O_DIRECT needs
 
     def _read(self, position):
+        # A buffer of each read's own (page aligned, as O_DIRECT needs): a read on a stalled
+        # path is abandoned by its caller (bounded.py) and keeps its buffer exported while it
+        # blocks, so nothing may close or share that buffer.
+        buffer = mmap.mmap(-1, READ_SIZE)
         flags = os.O_RDONLY | getattr(os, "O_DIRECT", 0)
         try:
             fd = os.open(self.path, flags)
         except OSError as err:
             raise LeaseReadError(self._describe_os_error(err)) from None
         try:
-            count = os.preadv(fd, [self._buffer], position)
+            count = os.preadv(fd, [buffer], position)
         except OSError as err:
             raise LeaseReadError(self._describe_os_error(err)) from None
         finally:
@@ -130,7 +133,7 @@ class LeaseReader:
             raise LeaseReadError("short read of %d bytes at offset %d of %s: the lockspace "
                                  "area is smaller than its host ids need"
                                  % (count, position, self.path))
-        return bytes(self._buffer[:count])
+        return bytes(buffer[:count])
 
     def _describe_os_error(self, err):
         if err.errno in (errno.EACCES, errno.EPERM):
@@ -179,6 +182,3 @@ class LeaseReader:
         data = self._read(aligned)
         start = position - aligned
         return parse_record(data[start:start + sector], host_id, self.lockspace)
-
-    def close(self):
-        self._buffer.close()
