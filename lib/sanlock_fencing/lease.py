@@ -31,6 +31,7 @@ CHECKSUM_SEED = 0xFFFFFFFE     # sanlock seeds crc32c with ~1
 BITMAP_OFFSET = 256            # sanlock's HOSTID_BITMAP_OFFSET: who the event is for
 BITMAP_SIZE = 256
 READ_SIZE = 4096               # one page: aligned for O_DIRECT on 512 and 4K devices
+WINDOW_SIZE = 64 * 1024        # read_many: records this close together come in one read
 SECTOR_SIZES = (512, 4096)
 
 _HEAD = struct.Struct("<IIII QQQQQ 48s48s QQ IHH QQQ")
@@ -113,11 +114,11 @@ class LeaseReader:
         self.offset = offset
         self._sector_size = None
 
-    def _read(self, position):
+    def _read(self, position, size=READ_SIZE):
         # A buffer of each read's own (page aligned, as O_DIRECT needs): a read on a stalled
         # path is abandoned by its caller (bounded.py) and keeps its buffer exported while it
         # blocks, so nothing may close or share that buffer.
-        buffer = mmap.mmap(-1, READ_SIZE)
+        buffer = mmap.mmap(-1, size)
         flags = os.O_RDONLY | getattr(os, "O_DIRECT", 0)
         try:
             fd = os.open(self.path, flags)
@@ -182,3 +183,34 @@ class LeaseReader:
         data = self._read(aligned)
         start = position - aligned
         return parse_record(data[start:start + sector], host_id, self.lockspace)
+
+    def read_many(self, host_ids):
+        """{host id: LeaseRecord, or the LeaseReadError of that record} with one read per
+        64 KiB of the lockspace that holds wanted records (list and node names read every
+        held lease: 64 hosts on 512-byte sectors are one read, not 64). The first read
+        (host 1's record, for the sector size) raises as read() does; a window that
+        cannot be read is the error of each record in it."""
+        sector = self.sector_size
+        found = {}
+        windows = {}
+        for host_id in sorted(set(host_ids)):
+            position = self.offset + (host_id - 1) * sector
+            windows.setdefault(position - position % WINDOW_SIZE, []).append(host_id)
+        for start, ids in windows.items():
+            try:
+                data = self._read(start, WINDOW_SIZE)
+            except LeaseReadError as err:
+                found.update((host_id, err) for host_id in ids)
+                continue
+            for host_id in ids:
+                at = self.offset + (host_id - 1) * sector - start
+                try:
+                    if at + sector > len(data):
+                        raise LeaseReadError("short read: the record of host %d of lockspace "
+                                             "%s lies beyond the end of %s"
+                                             % (host_id, self.lockspace, self.path))
+                    found[host_id] = parse_record(data[at:at + sector], host_id,
+                                                  self.lockspace)
+                except LeaseReadError as err:
+                    found[host_id] = err
+        return found

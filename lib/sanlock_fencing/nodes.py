@@ -36,8 +36,10 @@ def listable(name):
 def held_names(world, space):
     """[(host id, host name)] of every host holding a lease in a joined lockspace."""
     names = []
-    for view in world.hosts(space.name):
-        read = world.read(space, view.host_id, wait=2.0)
+    views = world.hosts(space.name)
+    reads = world.read_all(space, [view.host_id for view in views], wait=2.0)
+    for view in views:
+        read = reads[view.host_id]
         if read.record is not None and read.record.timestamp:
             names.append((view.host_id, read.record.host_name))
     return names

@@ -158,8 +158,10 @@ def list_hosts(world, lockspaces, resource_mode=False,
         if name in absent:
             continue
         space = joined[name]
-        for view in world.hosts(name):
-            read = world.read(space, view.host_id, wait=2.0)
+        views = world.hosts(name)
+        reads = world.read_all(space, [view.host_id for view in views], wait=2.0)
+        for view in views:
+            read = reads[view.host_id]
             if read.record is None or not read.record.timestamp:
                 continue
             node = node_name(read.record.host_name)

@@ -97,6 +97,24 @@ class HostWorld:
             return Read(issued, returned, error=str(error))
         return Read(issued, returned, record)
 
+    def read_all(self, space, host_ids, wait):
+        """{host id: Read} of several records of a joined lockspace, read together
+        (LeaseReader.read_many), waiting at most `wait` for all of them."""
+        reader = LeaseReader(space.name, space.path, space.offset)
+        issued = self.clock()
+        try:
+            found = bounded.call(lambda: reader.read_many(host_ids), wait,
+                                 "a read of lockspace %s" % space.name, self.clock)
+        except bounded.CallTimeout as err:
+            return {h: Read(issued, None, error="%s (the storage stalls)" % err)
+                    for h in host_ids}
+        except FenceError as err:
+            returned = self.clock()
+            return {h: Read(issued, returned, error=str(err)) for h in host_ids}
+        returned = self.clock()
+        return {h: Read(issued, returned, error=str(value)) if isinstance(value, FenceError)
+                else Read(issued, returned, value) for h, value in found.items()}
+
     def register_events(self, lockspace):
         return self.proxy.register_events(lockspace)
 

@@ -149,6 +149,9 @@ class FakeWorld:
                 event, gen = value, g
         return rec(ts, 2, event, self.proxy_id, self.io, event_generation=gen)
 
+    def read_all(self, space, host_ids, wait):
+        return {host_id: self.read(space, host_id, wait) for host_id in host_ids}
+
     def read(self, space, host_id, wait):
         issued = self.t
         key = (space.name, host_id)

@@ -91,3 +91,30 @@ def test_reader_explains_permission_denied(tmp_path):
             os._exit(4)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("sector", [512, 4096])
+def test_read_many_matches_read_across_windows_and_names_bad_records(tmp_path, sector):
+    # ids 1-3 share a window, 200 and 2000 lie in windows of their own (4K sectors:
+    # every id past 16 is in another 64 KiB window); host 3's record is damaged and the
+    # file ends before host 2000's record
+    ids = [1, 2, 3, 200, 2000]
+    path = tmp_path / "ids"
+    with open(path, "wb") as handle:
+        for host_id in range(1, 201):
+            handle.write(make_record(host_id=host_id, timestamp=100 + host_id,
+                                     sector=sector, corrupt=host_id == 3,
+                                     name=b"host-%d" % host_id))
+    reader = LeaseReader("ls", str(path))
+    found = reader.read_many(ids)
+    assert sorted(found) == ids
+    for host_id in (1, 2, 200):
+        assert found[host_id] == reader.read(host_id)
+        assert found[host_id].host_name == "host-%d" % host_id
+    assert isinstance(found[3], LeaseReadError) and "checksum" in str(found[3])
+    assert isinstance(found[2000], LeaseReadError) and "short read" in str(found[2000])
+
+
+def test_read_many_raises_what_the_storage_says(tmp_path):
+    with pytest.raises(LeaseReadError, match="does not exist"):
+        LeaseReader("ls", str(tmp_path / "missing")).read_many([1, 2])
