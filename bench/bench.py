@@ -128,6 +128,18 @@ def status_until_off(cluster, target, host_ids, limit, interval=0.5):
     return result
 
 
+def tear_down(run, cluster, threads):
+    """Stop the observer threads that were started, then the cluster; a failure to stop
+    is the run's error unless it already has one."""
+    for thread in threads:
+        if thread is not None and thread.is_alive():
+            thread.stop()
+    try:
+        cluster.stop()
+    except Exception as err:
+        run.setdefault("error", "cluster.stop: %s" % err)
+
+
 def rel(value, zero):
     return None if value is None else round(value - zero, 3)
 
@@ -213,14 +225,7 @@ def fence_run(tool, io, pair, phase, chain="real", status_hosts=(1, 2)):
     except Exception:
         run["error"] = traceback.format_exc(limit=6)
     finally:
-        if standin is not None:
-            standin.stop()
-        if watch is not None and watch.is_alive():
-            watch.stop()
-        try:
-            cluster.stop()
-        except Exception as err:
-            run.setdefault("error", "cluster.stop: %s" % err)
+        tear_down(run, cluster, [standin, watch])
     return run
 
 
@@ -326,12 +331,7 @@ def fault_run(name, io=3):
     except Exception:
         run["error"] = traceback.format_exc(limit=6)
     finally:
-        if watch is not None and watch.is_alive():
-            watch.stop()
-        try:
-            cluster.stop()
-        except Exception as err:
-            run.setdefault("error", "cluster.stop: %s" % err)
+        tear_down(run, cluster, [watch])
     return run
 
 
@@ -371,14 +371,7 @@ def concurrency_run(count):
     except Exception:
         run["error"] = traceback.format_exc(limit=6)
     finally:
-        for standin in standins:
-            standin.stop()
-        if watch is not None:
-            watch.stop()
-        try:
-            cluster.stop()
-        except Exception as err:
-            run.setdefault("error", "cluster.stop: %s" % err)
+        tear_down(run, cluster, standins + [watch])
     return run
 
 

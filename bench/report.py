@@ -72,14 +72,19 @@ def fence_goals(data, bound):
                         % (len(good), len(agent), fmt(min(after_fire) if after_fire else None),
                            fmt(median(after_fire))),
                         bool(agent) and not early and not failed, note))
-        both = [(a, n) for a, n in pairs(data, io) if ok(a) and ok(n)]
+        every = pairs(data, io)
+        both = [(a, n) for a, n in every if ok(a) and ok(n)]
+        # a pair whose sanlk-reset failed while the agent proved the reset is the agent's;
+        # a pair whose agent failed is lost whatever sanlk-reset did
+        native_failed = [(a, n) for a, n in every if ok(a) and not ok(n)]
+        agent_failed = [(a, n) for a, n in every if not ok(a)]
         for key, label in (("reply_to_exit", "from the reply on storage to the exit (the part "
                             "each tool controls)"), ("seconds", "in total, request to exit")):
-            won = [(a, n) for a, n in both if a[key] < n[key]]
+            won = [(a, n) for a, n in both if a[key] < n[key]] + native_failed
             lost = [(a, n) for a, n in both if a[key] >= n[key]]
-            note = None
+            notes = []
             if lost:
-                note = "; ".join(
+                notes += [
                     "pair %d: agent %s s, sanlk-reset %s s; the agent's reply reached the "
                     "storage %s s after its request (%s target renewals after the request was "
                     "on storage), sanlk-reset's after %s s (%s): the hosts renew in the same "
@@ -87,14 +92,31 @@ def fence_goals(data, bound):
                     "writes it is a race that neither tool controls"
                     % (a["pair"], fmt(a[key]), fmt(n[key]), fmt(a["reply_on_disk"]),
                        a.get("renewals_to_reply"), fmt(n["reply_on_disk"]),
-                       n.get("renewals_to_reply")) for a, n in lost)
+                       n.get("renewals_to_reply")) for a, n in lost]
+            notes += ["pair %d: sanlk-reset said \"%s\" although the observer saw its reply on "
+                      "storage %s s after the request: it counts the target's renewals from "
+                      "its own request, before that is on storage, and learns of a reply only "
+                      "by its event, one renewal of its own daemon after the reply is on "
+                      "storage" % (n["pair"], "; ".join(line.split(" ", 1)[-1] for line in
+                                                        n.get("stderr", [])[-3:-2]),
+                                   fmt(n.get("reply_on_disk")))
+                      for _, n in native_failed]
+            notes += ["pair %d: the agent failed (%s)" % (a["pair"], (a.get("error") or " ".join(
+                a.get("stderr", [])[-1:]))[-200:]) for a, _ in agent_failed]
+            value = "%d of %d pairs" % (len(won), len(every))
+            if native_failed:
+                value += (" (in %d of them sanlk-reset failed: exit %s after %s s, its reply "
+                          "on storage after %s s)"
+                          % (len(native_failed), "/".join(str(n.get("exit")) for _, n in
+                                                          native_failed),
+                             "/".join(fmt(n.get("seconds")) for _, n in native_failed),
+                             "/".join(fmt(n.get("reply_on_disk")) for _, n in native_failed)))
+            if both:
+                value += "; medians where both succeeded: agent %s s, sanlk-reset %s s" % (
+                    fmt(median([a[key] for a, _ in both])), fmt(median([n[key] for _, n in both])))
             out.append(goal("fence", "io_timeout %d: ahead of sanlk-reset in every pair, %s"
-                            % (io, label),
-                            "%d of %d pairs; medians agent %s s, sanlk-reset %s s"
-                            % (len(won), len(both), fmt(median([a[key] for a, _ in both])),
-                               fmt(median([n[key] for _, n in both]))),
-                            bool(both) and not lost and len(both) == len(pairs(data, io)),
-                            note))
+                            % (io, label), value,
+                            bool(every) and len(won) == len(every), "; ".join(notes) or None))
         if io == 10:
             limit = 2 * io + 2
             after = median([r["after_bound"] for r in good])
