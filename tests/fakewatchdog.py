@@ -33,6 +33,9 @@ server_stop.
 Limits: timing is by the server's clock and a timer thread (fires land within ~10 ms);
 no WDIOF_NOWAYOUT, no pretimeout; the kernel watchdog's "hw_running" keep-alive worker
 has no equivalent (a fake device never runs before its first open).
+
+(About 440 lines: the device's ioctls and timer, its event record, the client tests use
+and the server's command line; each is small, and they share the device state.)
 """
 
 import argparse

@@ -28,6 +28,10 @@ namespaces, and our unmount propagates to them: start servers before booting mac
 connection, so files still open anywhere get ENOTCONN from then on).  The server gets
 PR_SET_PDEATHSIG=SIGTERM and sees EOF on its control socket when the test process dies,
 and cleans up the same way.
+
+(About 500 lines: the wire protocol for the operations above, the request bookkeeping that
+lets a stall or a failure be answered later, and the server plumbing; why not a library
+is said above. pyfuse3, packaged in Debian 12, was not tried: it brings trio.)
 """
 
 import ctypes

@@ -29,6 +29,9 @@ Safety: processes are only ever signalled by pid: the pids of unshare, of the na
 shell and of what it started (corosync, pacemakerd, pacemakerd's daemons, the agents they
 run) are recorded with their start times (_Pid) and stopped at stop(); nothing is killed
 by name.
+
+(About 400 lines: corosync and Pacemaker in private namespaces need their configuration,
+start order and pid records; the CIB helpers sit beside them.)
 """
 
 import os

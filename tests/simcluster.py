@@ -19,6 +19,9 @@ started them (pid + start time), never by name; stop() powers every machine off,
 stops the FUSE servers (unmounting) and removes what it created; it is idempotent and
 registered with atexit. The FUSE servers start before any machine boots: machines see
 mounts made under them later only through mount propagation from those mount points.
+
+(About 610 lines: the cluster ties machines, storage views, watchdog devices and daemons
+together and offers the faults tests name; the per-host parts live in simhost.py.)
 """
 
 import atexit

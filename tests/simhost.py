@@ -24,6 +24,9 @@ the machine off a chosen delay after the host's RESETTING reply is on storage. I
 fast tests at io_timeout 1, where the real chain cannot run (sanlock's own watchdog use
 trips at io_timeout below 3); every safety claim about the watchdog is tested against
 the real chain.
+
+(About 350 lines: one host's daemons, each started as its real service would be, with
+the flags explained, and the stand-in reset.)
 """
 
 import os

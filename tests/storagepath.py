@@ -32,6 +32,9 @@ with ordinary (buffered) I/O by the one server process, so all views agree at on
 Limits: flat backing directory of regular files; no create/truncate/rename through a view
 (EPERM); fsync is a no-op (nothing is durable here anyway); attributes come from the backing
 file and are not cached.
+
+(About 370 lines: the FUSE file operations of a view and the fault modes, one switch
+per view, with the server's command line.)
 """
 
 import argparse

@@ -6,6 +6,8 @@ machine off once its reply is on storage): the real watchdog chain needs io_time
 and is in test_realchain.py. The known holes of earlier versions (evidence.md) each
 have a scenario here: a reply carried into the next generation, the reply of a fence
 whose watchdog failed, a daemon restart taken for a reboot, an empty boolean.
+
+(About 350 lines: one scenario per known hole and per proxy fault.)
 """
 
 import os

@@ -4,6 +4,9 @@ device driven by the real wdmd), tests/storagepath.py (per-host FUSE views of th
 storage with faults, carrying the real sanlock daemon).
 
 Run: /usr/bin/python3 -m pytest -n 4 tests/test_harness.py   (slow ones: -m slow)
+
+(About 610 lines: each harness mechanism gets a test that shows it does what it claims,
+against the real binaries.)
 """
 
 import errno

@@ -29,6 +29,9 @@ io_timeout 1) and is stopped before the tests look at what it recorded:
 The power devices are fence_dummy (fence-agents): `type=fail` with power_timeout=1 fails in
 about a second; `type=file` succeeds. fence-agents disables its own timeouts under
 Pacemaker, hence disable_timeout=false on the failing one.
+
+(About 440 lines: each Pacemaker scenario needs its devices and topology configured as
+the README says.)
 """
 
 import re

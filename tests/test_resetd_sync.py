@@ -9,6 +9,8 @@ watchdog device (their daemons run -w 0), so the sync runs with --no-watchdog-ch
 as SimHost.start_sync() starts it; without it nothing is registered (shown below). The
 agent's own on_target unfencing always checks the watchdog: its test runs on a host with
 the real wdmd and sanlock -w 1.
+
+(About 310 lines: the sync against a real sanlk-resetd, one scenario per lockspace change.)
 """
 
 import os

@@ -13,6 +13,8 @@ inside the chosen host's machine (its /run, its clock), as vdsm runs it on that 
 That user cannot write the evidence store (/run/fence-sanlock-vdsm/evidence is root's
 here), so an off keeps no history; status through another host proves the reset through
 that host's witness service (fence-sanlock-vdsm-witness, running on every host).
+
+(About 320 lines: the engine's whole sequence, replayed call by call as vdsm makes it.)
 """
 
 import fcntl

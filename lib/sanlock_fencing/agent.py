@@ -4,6 +4,9 @@ The agent script declares options and documentation and calls run(); this module
 checks everything before acting (request.py validates the input), turns the library's
 callbacks into calls to status/fence, and makes every failure a single line on stderr
 with exit status 1.
+
+(About 280 lines: every check made before a delay or an action, and each callback the
+library calls, in one place, so that the order in which input is judged can be read.)
 """
 
 import logging
