@@ -584,7 +584,9 @@ def test_sanlock_timestamps_restart_higher_reboot_lower(storage, machines):
         seen.append((lead["owner_generation"], lead["timestamp"], m.monotonic()))
     (g1, t1, c1), (g2, t2, c2), (g3, t3, c3) = seen
     assert g1 < g2 < g3
-    assert machine.FIRST_BOOT_OFFSET < t1 < t2 and t3 < t2 and t3 < 200
+    # a restart within the second of the last write gives the same whole-second stamp
+    # (seen once in make check: 1026984 twice); "not lower" is what tells it from a reboot
+    assert machine.FIRST_BOOT_OFFSET < t1 <= t2 and t3 < t1 and t3 < 200
     print("timestamps: boot %d, daemon restart %d, reboot %d" % (t1, t2, t3))
 
 
