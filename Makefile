@@ -7,7 +7,7 @@
 #   make install  install the agent, its library and the man page (DESTDIR, PREFIX)
 #   make deb      build the Debian package fence-sanlock-vdsm into build/deb/ (root
 #                 installs the missing DEB_BUILD_PACKAGES first)
-#   make bench    benchmarks (not part of check, ~25 min): writes bench/README.md,
+#   make bench    benchmarks (not part of check, ~7 min here): writes bench/README.md,
 #                 results.json and the timeline pictures
 
 PYTHON      ?= /usr/bin/python3
