@@ -47,7 +47,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import subprocess
 import sys
 import threading
@@ -73,11 +72,6 @@ ALL_SECTIONS = ("fence", "believe", "faults", "concurrency", "overhead", "scale"
 
 def log(text):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
 
 
 def start_target(cluster, host_id, chain):

@@ -6,10 +6,10 @@ fencing and sanlock.
 """
 
 import os
-import statistics
 import subprocess
 import time
 
+from report import median
 from simcluster import SimCluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,11 +34,6 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 print(time.monotonic() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
 """
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
 
 
 # -- overhead ----------------------------------------------------------------------------------
