@@ -175,10 +175,14 @@ class LeaseReader:
         """Raise LeaseReadError unless the lockspace area can be read with direct I/O."""
         self._read(self.offset)
 
+    def _position(self, host_id):
+        """Where host_id's record starts on the device."""
+        return self.offset + (host_id - 1) * self.sector_size
+
     def read(self, host_id):
         """Return the LeaseRecord of host_id as it is on disk now."""
         sector = self.sector_size
-        position = self.offset + (host_id - 1) * sector
+        position = self._position(host_id)
         aligned = position - position % sector
         data = self._read(aligned)
         start = position - aligned
@@ -194,7 +198,7 @@ class LeaseReader:
         found = {}
         windows = {}
         for host_id in sorted(set(host_ids)):
-            position = self.offset + (host_id - 1) * sector
+            position = self._position(host_id)
             windows.setdefault(position - position % WINDOW_SIZE, []).append(host_id)
         for start, ids in windows.items():
             try:
@@ -203,7 +207,7 @@ class LeaseReader:
                 found.update((host_id, err) for host_id in ids)
                 continue
             for host_id in ids:
-                at = self.offset + (host_id - 1) * sector - start
+                at = self._position(host_id) - start
                 try:
                     if at + sector > len(data):
                         raise LeaseReadError("short read: the record of host %d of lockspace "
