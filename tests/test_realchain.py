@@ -32,6 +32,15 @@ def status_code(cluster, host_id, target=3, address=None):
         cluster.lockspace, target)]).returncode
 
 
+def assert_cannot_tell(cluster, host_id, target=3):
+    """status through host_id, once its own daemon says the target's lease is DEAD: an
+    expired lease without a proof is "cannot tell" (exit 1), neither ON nor OFF."""
+    result = cluster.agent(host_id, ["-o", "status", "-a", "%s:%d" % (cluster.lockspace,
+                                                                    target)])
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert_one_line_error(result)
+
+
 def wait_status_off(cluster, host_id, within, address=None):
     """Seconds until status through host_id says OFF (exit 2); ON (0) meanwhile."""
     started = time.monotonic()
@@ -92,9 +101,9 @@ def test_storage_lost_before_any_request_is_never_off(make_cluster):
     result = off(cluster, 1, timeout=600)
     line = assert_one_line_error(result)
     assert "expired without acknowledging" in line or "never acknowledged" in line
-    wait_state(cluster, 2, 3, "DEAD", 200)
     for host_id in (1, 2):
-        assert status_code(cluster, host_id) == 1
+        wait_state(cluster, host_id, 3, "DEAD", 200)     # each daemon judges on its own
+        assert_cannot_tell(cluster, host_id)
     # what really happened: sanlock holds no resource lease there, so when its lease
     # cannot be renewed it drops the lockspace without letting its watchdog fire; the
     # host keeps running, which is exactly why an expired lease proves nothing
@@ -136,9 +145,9 @@ def test_a_reboot_after_a_proven_fence_then_lost_storage_is_never_off(make_clust
     cluster.boot(3, rejoin=False)
     cluster.cut_after_join_write(3, cut="storage")      # its record: the old reply
     assert cluster.read_leader(3)["extra2"] & 2
-    wait_state(cluster, 2, 3, "DEAD", 200)
     for host_id in (1, 2):
-        assert status_code(cluster, host_id) == 1
+        wait_state(cluster, host_id, 3, "DEAD", 200)     # each daemon judges on its own
+        assert_cannot_tell(cluster, host_id)
         again = off(cluster, host_id)
         assert again.returncode == 1 and "Success" not in again.stdout
 
