@@ -33,16 +33,23 @@ def listable(name):
     return bool(_KEPT_WHOLE.match(name)) and name.lower() not in ("on", "off")
 
 
-def held_names(world, space):
-    """[(host id, host name)] of every host holding a lease in a joined lockspace."""
-    names = []
+def held_leases(world, space):
+    """[(HostView, Read)] of every host holding a lease in a joined lockspace: its record
+    was read (all of them together, within 2 s) and is not released. A record that could
+    not be read leaves its host out."""
     views = world.hosts(space.name)
     reads = world.read_all(space, [view.host_id for view in views], wait=2.0)
+    held = []
     for view in views:
         read = reads[view.host_id]
         if read.record is not None and read.record.timestamp:
-            names.append((view.host_id, read.record.host_name))
-    return names
+            held.append((view, read))
+    return held
+
+
+def held_names(world, space):
+    """[(host id, host name)] of every host holding a lease in a joined lockspace."""
+    return [(view.host_id, read.record.host_name) for view, read in held_leases(world, space)]
 
 
 def resolve(world, lockspaces, node):

@@ -18,7 +18,7 @@ from . import evidence, timing
 from .evidence import LeaseEvidence, Look
 from .judge import Outcome, judge
 from .hoststate import HostState
-from .nodes import listable, node_name
+from .nodes import held_leases, listable, node_name
 from .world import not_joined_error, place_targets
 
 
@@ -158,12 +158,7 @@ def list_hosts(world, lockspaces, resource_mode=False,
         if name in absent:
             continue
         space = joined[name]
-        views = world.hosts(name)
-        reads = world.read_all(space, [view.host_id for view in views], wait=2.0)
-        for view in views:
-            read = reads[view.host_id]
-            if read.record is None or not read.record.timestamp:
-                continue
+        for view, read in held_leases(world, space):
             node = node_name(read.record.host_name)
             if not listable(node):
                 if warn:
