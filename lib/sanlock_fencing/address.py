@@ -20,12 +20,39 @@ MAX_HOST_ID = 2000              # sanlock's limit (512-byte sectors, 1M alignmen
 ADDRESS_FORMS = "LOCKSPACE:HOST_ID[,LOCKSPACE:HOST_ID...] or LOCKSPACE with port=HOST_ID"
 
 
+# How many characters of a name from the daemon or from storage a message shows: a host
+# name fills at most 64 bytes on disk (sanlock's NAME_ID_SIZE), a lockspace name 48, so
+# an honest name is never cut; escaping or a garbled record can make it longer.
+SHOWN_NAME_LIMIT = 80
+
+
+def escaped(text):
+    """text with every character a terminal would act on (control characters, ESC,
+    line breaks, bidi marks: whatever is not printable) written as a Python escape;
+    bytes are decoded as UTF-8, invalid bytes escaped too."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+
+
 def shown(text):
     """text quoted for a message, with control characters (a NUL byte ...) made visible."""
     if text is None:
         return "(none)"
-    body = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
-    return "'%s'" % body
+    return "'%s'" % escaped(text)
+
+
+def shown_name(text, limit=SHOWN_NAME_LIMIT):
+    """A name that came from the daemon or from storage (a lockspace or host name), safe
+    for a log line or a terminal: escaped as escaped() does, unquoted, and cut to `limit`
+    characters ending in "..." when longer. The name itself is not changed: use this only
+    where it is shown, never to compare or to build a path."""
+    if text is None:
+        return "(none)"
+    body = escaped(text)
+    if len(body) > limit:
+        return body[:max(0, limit - 3)] + "..."
+    return body
 
 
 class Target:
