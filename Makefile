@@ -7,6 +7,8 @@
 #   make install  install the agent, its library and the man page (DESTDIR, PREFIX)
 #   make deb      build the Debian package fence-sanlock-vdsm into build/deb/ (root
 #                 installs the missing DEB_BUILD_PACKAGES first)
+#   make rpm      build the EL package fence-agents-sanlock-vdsm (rpm/*.spec) into
+#                 build/rpm/ and lint it with rpmlint (root installs rpm, rpmlint first)
 #   make bench    benchmarks (not part of check, ~7 min here): writes bench/README.md,
 #                 results.json and the timeline pictures
 
@@ -17,6 +19,8 @@ DATADIR     ?= $(PREFIX)/share
 LIBDIR      ?= $(DATADIR)/fence-sanlock-vdsm
 MANDIR      ?= $(DATADIR)/man
 UNITDIR     ?= /lib/systemd/system
+# the interpreter in the installed commands' #! line (EL8's spec: /usr/libexec/platform-python)
+INSTALL_PYTHON ?= /usr/bin/python3
 DESTDIR     ?=
 TEST_JOBS   ?= 12
 PYTEST_ARGS ?=
@@ -35,9 +39,10 @@ RNG      := /usr/share/cluster/relaxng/metadata.rng
 XSL      := /usr/share/cluster/relaxng/fence2man.xsl
 
 DEB_BUILD_PACKAGES := dpkg-dev debhelper dh-python
+RPM_BUILD_PACKAGES := rpm rpmlint
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
                 python3-pytest python3-pytest-xdist util-linux procps passwd \
-                python3-venv python3-setuptools $(DEB_BUILD_PACKAGES) \
+                python3-venv python3-setuptools $(DEB_BUILD_PACKAGES) $(RPM_BUILD_PACKAGES) \
                 pacemaker pacemaker-cli-utils corosync pcs
 
 # $(call install_missing,PACKAGES,WHO): apt-get those of PACKAGES not installed yet
@@ -87,10 +92,12 @@ $(MANPAGE): $(AGENT) $(MANEXTRA) lib/sanlock_fencing/*.py
 install:
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/sanlock_fencing $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(UNITDIR)/sanlk-resetd.service.d $(DESTDIR)$(TMPFILESDIR)
-	sed 's|@LIBDIR@|$(LIBDIR)|' $(AGENT) > $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm
+	sed -e '1s|^#!/usr/bin/python3|#!$(INSTALL_PYTHON)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    $(AGENT) > $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm
 	chmod 0755 $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm
 	for pair in $(SERVICES); do cmd=$${pair%%:*}; mod=$${pair#*:}; \
-	    sed -e 's|@LIBDIR@|$(LIBDIR)|' -e "s|@COMMAND@|$$cmd|" -e "s|@MODULE@|$$mod|" \
+	    sed -e '1s|^#!/usr/bin/python3|#!$(INSTALL_PYTHON)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	        -e "s|@COMMAND@|$$cmd|" -e "s|@MODULE@|$$mod|" \
 	        $(COMMAND) > $(DESTDIR)$(SBINDIR)/$$cmd; chmod 0755 $(DESTDIR)$(SBINDIR)/$$cmd; done
 	for unit in $(UNITS); do \
 	    sed 's|/usr/sbin|$(SBINDIR)|' $$unit > $(DESTDIR)$(UNITDIR)/$$(basename $$unit); done
@@ -135,3 +142,34 @@ deb:
 	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
 	rm -rf $(DEB_DIR)/src
 	@echo "built: $$(ls $(DEB_DIR)/*.deb)"
+
+# ---------------------------------------------------------------- EL package
+# rpmbuild builds rpm/fence-agents-sanlock-vdsm.spec from a tarball of the working tree
+# (Source0) under $(RPM_DIR); %install runs 'make install', as debian/rules does. Here,
+# on Debian, rpm's database knows none of the installed packages, so the build
+# dependencies (EL's names) cannot be checked: --nodeps. rpmlint then checks the spec,
+# the source and the binary package; rpm/rpmlintrc filters only what Debian's rpmlint
+# judges differently from Fedora's, each filter with its reason.
+
+RPM_DIR     := build/rpm
+RPM_NAME    := fence-agents-sanlock-vdsm
+RPM_SPEC    := rpm/$(RPM_NAME).spec
+RPM_VERSION  = $(shell sed -n 's/^Version:[[:space:]]*//p' $(RPM_SPEC))
+
+.PHONY: rpm
+rpm:
+	$(call install_missing,$(RPM_BUILD_PACKAGES),make rpm)
+	@if [ "$(RPM_VERSION)" != "$(LIB_VERSION)" ]; then \
+	    echo "$(RPM_SPEC) is at version '$(RPM_VERSION)' but the library at" \
+	         "'$(LIB_VERSION)': set Version: and add a %changelog entry" >&2; exit 1; \
+	fi
+	rm -rf $(RPM_DIR)
+	mkdir -p $(RPM_DIR)/SOURCES $(RPM_DIR)/src/$(RPM_NAME)-$(RPM_VERSION)
+	tar -cf - --exclude=./build --exclude=./.git --exclude=__pycache__ --exclude='*.egg-info' \
+	    --exclude=./.pytest_cache . | tar -xf - -C $(RPM_DIR)/src/$(RPM_NAME)-$(RPM_VERSION)
+	tar -czf $(RPM_DIR)/SOURCES/$(RPM_NAME)-$(RPM_VERSION).tar.gz -C $(RPM_DIR)/src \
+	    $(RPM_NAME)-$(RPM_VERSION)
+	rm -rf $(RPM_DIR)/src
+	rpmbuild -ba --nodeps --define "_topdir $(CURDIR)/$(RPM_DIR)" $(RPM_SPEC)
+	rpmlint -r rpm/rpmlintrc $(RPM_SPEC) $(RPM_DIR)/SRPMS/*.src.rpm $(RPM_DIR)/RPMS/noarch/*.rpm
+	@echo "built: $$(ls $(RPM_DIR)/RPMS/noarch/*.rpm)"
