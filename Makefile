@@ -170,6 +170,6 @@ rpm:
 	tar -czf $(RPM_DIR)/SOURCES/$(RPM_NAME)-$(RPM_VERSION).tar.gz -C $(RPM_DIR)/src \
 	    $(RPM_NAME)-$(RPM_VERSION)
 	rm -rf $(RPM_DIR)/src
-	rpmbuild -ba --nodeps --define "_topdir $(CURDIR)/$(RPM_DIR)" $(RPM_SPEC)
+	rpmbuild -ba --nodeps --define "_topdir $(abspath $(RPM_DIR))" $(RPM_SPEC)
 	rpmlint -r rpm/rpmlintrc $(RPM_SPEC) $(RPM_DIR)/SRPMS/*.src.rpm $(RPM_DIR)/RPMS/noarch/*.rpm
 	@echo "built: $$(ls $(RPM_DIR)/RPMS/noarch/*.rpm)"
