@@ -19,7 +19,7 @@ from .evidence_store import EvidenceStore
 from .fence import FenceOptions, fence, wait_until_on
 from .health import monitor
 from .lease import LeaseReader, LeaseReadError
-from .nodes import resolve
+from .nodes import addressed_host_ids, check_names_node, identity_notes, resolve
 from .progress import Progress
 from .proxy import Proxy
 from .status import Power, host_status, list_hosts
@@ -193,12 +193,19 @@ class Callbacks:
         action = options.get("--original-action", options.get("--action"))
         try:
             names = request.lockspaces_of(options)
+            # a device whose address names a host stands for that host alone: dynamic-list
+            # must not pick it for another node
+            addressed = addressed_host_ids(options.get("--ip"))
             if action == "monitor":
                 for line in monitor(self.world.proxy, names, request.targets_of(options)):
                     self._log(line)
+                if self.verbose:
+                    for line in identity_notes(self.world, names, addressed):
+                        logging.warning("%s", line)
                 return {}
             outlets = list_hosts(self.world, names, self.options.resource_mode,
-                                 self.options.fire_timeout, warn=logging.warning)
+                                 self.options.fire_timeout, warn=logging.warning,
+                                 addressed=addressed)
         except FenceError as err:
             fail_line("Failed: %s" % err)
         # printed here, not by the library: it would print "name," (an empty alias) on
@@ -240,11 +247,16 @@ def run(options, fence_action, run_delay, world_factory=make_world):
                             timing.expected_fence_seconds(3)[1], timing.pacemaker_timeout(10))
             return EXIT_OK
         callbacks.world = world_factory()
-        if node is not None:
+        # host ids in the address and a node name beside them: the leases must carry that
+        # node's name, or this device was picked for another node
+        node_to_check = node if callbacks.targets else None
+        if node is not None and not callbacks.targets:
             callbacks.targets = resolve(callbacks.world, request.lockspaces_of(options), node)
             logging.debug("node %s is %s", node, ",".join(map(str, callbacks.targets)))
         if action in ("off", "reboot", "status"):
             check_targets_here(callbacks.world, callbacks.targets)
+            if node_to_check is not None:
+                check_names_node(callbacks.world, callbacks.targets, node_to_check)
             if callbacks.options.resource_mode:
                 check_resource_mode()
     except FenceError as err:

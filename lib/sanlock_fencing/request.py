@@ -33,35 +33,42 @@ def boolean_option(options, key, name):
 
 
 def port_as_node_name(options):
-    """(port, node name to resolve) from the port option.
+    """(host id port or None, node name or None): what names the target besides the address.
 
-    A port that is not a host id is a node name: Pacemaker passes the target's node name
-    as port when pcmk_host_map does not map it. With a bare lockspace in the address it
-    is resolved to the host's id from the leases (nodes.resolve); with host ids in the
-    address, a port equal to Pacemaker's nodename is what the fencer always adds and is
-    ignored, and any other name contradicts the address.
+    - a port of digits is a host id (pcmk_host_map, or a person's explicit id): it is
+      authoritative, and no node name is taken;
+    - any other port names the node: Pacemaker passes the node's name as port when no
+      map gives a host id;
+    - with no port, Pacemaker's nodename names it (pcmk_host_argument=none sends only
+      nodename); a person at a shell sends neither.
+    With a bare lockspace in the address the node name is resolved to a host id from the
+    leases (nodes.resolve); with host ids in the address it must agree with the addressed
+    leases' host names (nodes.check_names_node), checked before anything is sent.
     """
-    port = options.get("--plug")
-    text = (port or "").strip()
-    if not text or text.isdigit():
+    port = (options.get("--plug") or "").strip()
+    if port.isdigit():
         return port, None
-    address = options.get("--ip") or ""
-    if ":" not in address:
-        return None, text
-    if text == (options.get("--nodename") or "").strip():
-        return None, None
-    raise UsageError("port %s is not a host id, and the address %s names host ids already: "
-                     "give the host id once" % (shown(text), shown(address)))
+    if port:
+        return None, port
+    nodename = (options.get("--nodename") or "").strip()
+    return None, nodename or None
+
+
+def has_host_ids(address):
+    """Whether the address names host ids (LOCKSPACE:HOST_ID) rather than only lockspaces."""
+    return ":" in (address or "")
 
 
 def settings(options, validating=False):
     """(targets, node name or None, FenceOptions) from the library's options.
 
-    With a node name the targets are found later, from the leases (resolve_node);
-    validate-all does not look them up (Pacemaker validates with a made-up node name).
+    With a node name and a bare lockspace, targets is [] and the targets are found later
+    from the leases (nodes.resolve); with host ids in the address, targets come from it
+    and the node name is checked against their leases (nodes.check_names_node). Neither
+    is done by validate-all (Pacemaker validates with a made-up node name).
     """
     port, node = port_as_node_name(options)
-    if node is not None:
+    if node is not None and not has_host_ids(options.get("--ip")):
         lockspaces_of(options)
         targets = []
     else:

@@ -18,7 +18,7 @@ from . import evidence, timing
 from .evidence import LeaseEvidence, Look
 from .judge import Outcome, judge
 from .hoststate import HostState
-from .nodes import held_leases, listable, node_name
+from .nodes import held_leases, listed_nodes
 from .world import not_joined_error, place_targets
 
 
@@ -141,11 +141,13 @@ def host_status(world, targets, resource_mode=False, fire_timeout=timing.DEFAULT
 
 
 def list_hosts(world, lockspaces, resource_mode=False,
-               fire_timeout=timing.DEFAULT_FIRE_TIMEOUT, warn=None):
+               fire_timeout=timing.DEFAULT_FIRE_TIMEOUT, warn=None, addressed=None):
     """{node name: ("", ON/OFF/UNKNOWN)}: one entry per host holding a lease in any of
     lockspaces, named as Pacemaker names nodes (nodes.node_name), so that the fencer's
-    dynamic-list finds them. A name the fencer would not keep whole is left out (and
-    warn() is told why)."""
+    dynamic-list finds them. addressed: {lockspace: host id} where the address names a
+    host: only that host of the lockspace is listed (a device made for one node is
+    picked for that node alone). A name that could pick the wrong machine is left out,
+    and warn() is told why (nodes.listed_nodes)."""
     bound = timing.watchdog_bound(fire_timeout)
     joined = world.joined()
     absent = [name for name in lockspaces if name not in joined]
@@ -153,19 +155,21 @@ def list_hosts(world, lockspaces, resource_mode=False,
         raise not_joined_error(absent, joined, "this host cannot list its hosts")
     if absent and warn:
         warn("not joined here, not listed: %s" % ", ".join(absent))
-    found = {}
+    leases = {}
     for name in lockspaces:
         if name in absent:
             continue
         space = joined[name]
         for view, read in held_leases(world, space):
-            node = node_name(read.record.host_name)
-            if not listable(node):
-                if warn:
-                    warn("%s:%d is not listed: its host name %s has characters Pacemaker's "
-                         "fencer would cut off (set our_host_name to the node name)"
-                         % (name, view.host_id, read.record.host_name))
-                continue
+            if (addressed or {}).get(name, view.host_id) == view.host_id:
+                leases[(name, view.host_id)] = (space, view, read)
+    named = listed_nodes([(name, host_id, read.record.host_name) for (name, host_id),
+                          (_space, _view, read) in sorted(leases.items())],
+                         warn or (lambda _text: None))
+    found = {}
+    for node, places in named.items():
+        for name, host_id in places:
+            space, view, read = leases[(name, host_id)]
             if view.host_id == space.host_id:
                 power = Power.ON      # this host itself
             else:

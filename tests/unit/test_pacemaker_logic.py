@@ -21,6 +21,7 @@ def named(host_id, name, gen=5):
 def world_of(names, **kwargs):
     records = {h: Timeline(named(h, n)) for h, n in names.items()}
     views = {h: views_from(named(h, n), host_id=h) for h, n in names.items()}
+    views[1] = views_from(named(1, "host1"), host_id=1)   # the proxy, as its daemon shows it
     return FakeWorld(records, views, **kwargs)
 
 
@@ -61,7 +62,7 @@ def test_list_prints_one_node_name_per_host():
     world = world_of({2: "node2", 3: UUID + ".node3", 4: "bad:name"})
     warnings = []
     outlets = list_hosts(world, [LS], warn=warnings.append)
-    assert sorted(outlets) == ["node2", "node3"]
+    assert sorted(outlets) == ["host1", "node2", "node3"]
     assert all(alias == "" for alias, _ in outlets.values())
     assert "bad:name" in warnings[0]
 
