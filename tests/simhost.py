@@ -122,6 +122,9 @@ class SimHost:
         self.procs = {}                 # "daemon", "wdmd", "resetd", "sync", "witness"
         self.standin = None
         self.restarts = 0
+        # None: the daemon runs with -e self.name; a name: without -e, on a machine (a UTS
+        # namespace) with that uname nodename, so that sanlock makes its default host name
+        self.uts_nodename = None
 
     def __repr__(self):
         return "<SimHost %d %s %s>" % (self.host_id, self.name, self.machine)
@@ -180,9 +183,14 @@ class SimHost:
             os.chmod(self.run_dir, 0o755)
         env = dict(self.env, SANLOCK_PRIVILEGED="0")
         daemon_w = "0" if self.kind == "daemon-w0" else self.watchdog_flag
-        proc = self._spawn("daemon", ["sanlock", "daemon", "-D", "-w", daemon_w,
-                                      "-U", "root", "-G", group, "-l", "0", "-h", "0",
-                                      "-e", self.name], env)
+        argv = ["sanlock", "daemon", "-D", "-w", daemon_w, "-U", "root", "-G", group,
+                "-l", "0", "-h", "0"]
+        if self.uts_nodename is None:
+            argv += ["-e", self.name]
+        else:   # sanlock's default name: a new UUID, '.', the nodename; 47 bytes on disk
+            argv = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"',
+                    self.uts_nodename] + argv
+        proc = self._spawn("daemon", argv, env)
 
         def answers():
             self._died("daemon")
