@@ -111,6 +111,9 @@ def test_a_cut_default_name_is_never_taken_for_a_node_name(make_cluster):
     assert sorted(entries(listed.stdout)) == sorted(cluster.host(h).name for h in (1, 2))
     assert "%s:3 is not listed" % cluster.lockspace in listed.stderr
     assert "our_host_name" in listed.stderr
+    monitor = cluster.agent(1, ["-o", "monitor", "-a", cluster.lockspace, "-v"])
+    assert monitor.returncode == 0, monitor.stderr
+    assert "%s:3 is not listed" % cluster.lockspace in monitor.stderr
 
     result = cluster.agent(1, stdin=pacemaker_stdin(cluster.lockspace, "reboot",
                                                     "cluster-n1", nodename="cluster-n1"))

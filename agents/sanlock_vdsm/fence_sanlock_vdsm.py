@@ -22,8 +22,10 @@ TEXTS = {   # option: (help, shortdesc)
                "The lockspace (oVirt: the storage-domain UUID) with the target in plug, or "
                "LOCKSPACE:HOST_ID; several separated by commas"),
     "port": ("-n, --plug=[id|name]           The target's host id, or its node name",
-             "The target's host id, or its node name (its sanlock host name, or the part "
-             "after sanlock's default UUID.), when ip names only the lockspace"),
+             "The target's host id (taken as given), or its node name: its sanlock host "
+             "name, or the part after the UUID of sanlock's default name unless that may be "
+             "cut. With ip=LOCKSPACE the name picks the host; with host ids in ip it (or "
+             "Pacemaker's nodename) must name the addressed host, or nothing is done"),
     "method": ("-m, --method=cycle             Reboot is one proven reset", "Only cycle"),
     "power_timeout": ("--power-timeout=[seconds]      Bound of off, reboot and on (default 175)",
                       "Overall bound of off, reboot and on; reaching it is a failure. 175 "
