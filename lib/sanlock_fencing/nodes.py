@@ -71,11 +71,15 @@ def listable(name):
     return bool(_KEPT_WHOLE.match(name)) and name.lower() not in ("on", "off")
 
 
-def cut_advice(host_name):
-    """What to do about a lease whose default host name may be cut."""
-    return ("its host name %s is sanlock's default name, cut to %d bytes on disk, so it may "
+def cut_advice(host_name, host_id=None):
+    """What to do about a lease whose default host name may be cut; with host_id, the
+    map that names it too."""
+    text = ("its host name %s is sanlock's default name, cut to %d bytes on disk, so it may "
             "not hold the whole node name: set our_host_name to the node name in %s on that "
             "host" % (quoted(host_name), NAME_BYTES_ON_DISK, SANLOCK_CONF))
+    if host_id is not None:
+        text += ", or map the node to its host id (pcmk_host_map=NODE:%d)" % host_id
+    return text
 
 
 def addressed_host_ids(address):
@@ -103,7 +107,7 @@ def listed_nodes(held, warn):
     for lockspace, host_id, host_name in held:
         where = "%s:%d" % (shown_name(lockspace), host_id)
         if may_be_cut(host_name):
-            warn("%s is not listed: %s" % (where, cut_advice(host_name)))
+            warn("%s is not listed: %s" % (where, cut_advice(host_name, host_id)))
             continue
         node = node_name(host_name)
         if not listable(node):

@@ -72,6 +72,7 @@ def test_list_leaves_out_what_may_name_the_wrong_machine_and_says_why():
     assert listed == {"node2": [(LS, 2)], "node7": [(LS, 7), (LS2, 7)]}
     text = "\n".join(warnings)
     assert "ls:3 is not listed" in text and "our_host_name" in text and "cut" in text
+    assert "pcmk_host_map=NODE:3" in text
     assert "'dup' is not listed" in text and "host ids 4, 5" in text
     assert "'node6' is not listed" in text and "different machines" in text
 
