@@ -74,6 +74,7 @@ class Witness:
         for name in sorted(set(self.registrations) - set(joined)):
             handle, _, _ = self.registrations.pop(name)
             self.world.end_events(handle, name)
+            self._forget_lockspace(name)
             log.info("stopped witnessing lockspace %s: this host left it", name)
         for name in sorted(set(joined) - set(self.registrations)):
             try:
@@ -82,9 +83,20 @@ class Witness:
                 log.warning("cannot witness lockspace %s yet: %s", name, err)
                 continue
             self.registrations[name] = (handle, self.world.clock(), joined[name])
+            self._forget_lockspace(name)
             self.clean[name] = self._clean_records(joined[name])
             log.info("witnessing lockspace %s (this host is host id %d)", name,
                      joined[name].host_id)
+
+    def _forget_lockspace(self, name):
+        """Drop what this host kept and follows in lockspace name: it belonged to this
+        host's earlier life in it (left, joined again, or a registration lost with a
+        daemon restart). A witness restart drops it too: status then waits for new
+        evidence, it never says OFF on less."""
+        for key in [key for key in self.followed if key[0] == name]:
+            del self.followed[key]
+        if self.world.store is not None:
+            self.world.store.forget(name)
 
     def _clean_records(self, space):
         """{host id: generation} of hosts whose record shows no reply now (read after

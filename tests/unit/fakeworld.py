@@ -77,6 +77,11 @@ class FakeStore:
         return {w: deepcopy(ev) for (ls, h, g, w), ev in self.kept.items()
                 if (ls, h, g) == (lockspace, host_id, generation)}
 
+    def forget(self, lockspace):
+        for key in [key for key in self.kept if key[0] == lockspace]:
+            del self.kept[key]
+        return True
+
 
 class FakeWorld:
     """records: {host_id: Timeline of LeaseRecord}; views: {host_id: Timeline of HostView}.
