@@ -23,7 +23,7 @@ def test_make_install_into_a_destdir(tmp_path, no_daemon_env):
         (units / "fence-sanlock-vdsm-witness.service").read_text()
     assert "Restart=always" in \
         (units / "sanlk-resetd.service.d/fence-sanlock-vdsm.conf").read_text()
-    assert "evidence 2775 root sanlock" in \
+    assert "evidence 0755 root root" in \
         (dest / "usr/lib/tmpfiles.d/fence-sanlock-vdsm.conf").read_text()
 
 
