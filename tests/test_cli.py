@@ -29,6 +29,23 @@ BAD_COMMAND_LINES = [
     (["-o", "off", "-a", "ls:4", "--method=twice"], "method"),
     (["--no-such-option"], "no-such-option"),
     (["-o", "off", "-a", "a:1,,b:2"], "empty item"),
+    # bounds (the library itself refuses what int() cannot read: 1e23, nan, inf)
+    (["-o", "off", "-a", "ls:4", "--power-timeout=3601"],
+     "invalid power_timeout '3601': expected seconds from 0 (no limit) to 3600"),
+    (["-o", "off", "-a", "ls:4", "--power-timeout=99999999999999999999999"],
+     "invalid power_timeout"),
+    (["-o", "off", "-a", "ls:4", "--power-timeout=-1"], "invalid power_timeout '-1'"),
+    (["-o", "off", "-a", "ls:4", "--power-timeout=1e23"], "power-timeout"),
+    (["-o", "off", "-a", "ls:4", "--power-timeout=nan"], "power-timeout"),
+    (["-o", "off", "-a", "ls:4", "--delay=301"],
+     "invalid delay '301': expected seconds from 0 to 300"),
+    (["-o", "reboot", "-a", "ls:4", "--delay=99999999999999999999999"], "invalid delay"),
+    (["-o", "off", "-a", "ls:4", "--delay=-5"], "invalid delay '-5'"),
+    (["-o", "off", "-a", "ls:4", "--delay=inf"], "delay"),
+    # no password script: the library would run it through a shell
+    (["-o", "status", "-a", "ls:4", "-S", "/bin/true"], "option -S not recognized"),
+    (["-o", "status", "-a", "ls:4", "--password-script=/bin/true"],
+     "option --password-script not recognized"),
 ]
 
 
@@ -126,7 +143,7 @@ def test_what_fails_before_the_delay_fails_at_once(no_daemon_env):
     itself is measured with real daemons in test_fence.py)."""
     import time
     started = time.monotonic()
-    result = run_agent(stdin=pacemaker_stdin("ls", "off", 3, delay=999999, unknown_key="x"),
+    result = run_agent(stdin=pacemaker_stdin("ls", "off", 3, delay=300, unknown_key="x"),
                        env=no_daemon_env)
     assert time.monotonic() - started < 10
     assert "not running" in assert_one_line_error(result)
@@ -163,3 +180,54 @@ def test_a_control_character_in_the_address_is_shown(no_daemon_env):
     line = assert_one_line_error(run_agent(stdin=vdsm_stdin("my\x01ls", "status", port="3"),
                                            env=no_daemon_env))
     assert "my\\x01ls" in line
+
+
+@pytest.mark.parametrize("stdin", [
+    "action=off\nipaddr=ls:3\ndelay=301\n",
+    pacemaker_stdin("ls:3", "reboot", 3, delay="100000000000000000000"),
+    vdsm_stdin("ls", "off", port="3", options="power_timeout=86400"),
+])
+def test_an_out_of_bounds_number_on_stdin_fails_at_once(stdin, no_daemon_env):
+    """Checked before the delay: a refused value never waits first."""
+    import time
+    started = time.monotonic()
+    line = assert_one_line_error(run_agent(stdin=stdin, env=no_daemon_env))
+    assert time.monotonic() - started < 10
+    assert "invalid delay" in line or "invalid power_timeout" in line
+
+
+def test_the_upper_bounds_are_accepted(no_daemon_env):
+    result = run_agent(stdin=vdsm_stdin("ls", "validate-all", port="3",
+                                        options="power_timeout=3600\ndelay=300"),
+                       env=no_daemon_env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("key", ["passwd_script", "password_script", "password-script"])
+def test_a_password_script_on_stdin_is_never_run(key, tmp_path, no_daemon_env):
+    """vdsm's stdin (login and passwd included) is accepted as before; a password script
+    beside it is ignored without running it (the library would run it through a shell,
+    as vdsm or root, before any action)."""
+    proof = tmp_path / "script-ran"
+    stdin = vdsm_stdin("ls", "status", port="3",
+                       options="%s=touch %s" % (key, proof))
+    line = assert_one_line_error(run_agent(stdin=stdin, env=no_daemon_env))
+    assert "sanlock daemon is not running" in line     # it went on, past the options
+    assert not proof.exists()
+
+
+@pytest.mark.parametrize("flag", ["-S", "--password-script"])
+def test_a_password_script_on_the_command_line_is_refused_without_running_it(
+        flag, tmp_path, no_daemon_env):
+    proof = tmp_path / "script-ran"
+    result = run_agent(["-o", "status", "-a", "ls:3", flag, "touch %s" % proof],
+                       env=no_daemon_env)
+    assert "not recognized" in assert_usage_error(result)
+    assert not proof.exists()
+
+
+def test_vdsm_login_and_password_are_accepted_and_ignored(no_daemon_env):
+    result = run_agent(stdin=vdsm_stdin("ls", "validate-all", port="3", login="vdsm-user",
+                                        passwd="anything"), env=no_daemon_env)
+    assert result.returncode == 0, result.stderr
+    assert "Ignoring" not in result.stderr

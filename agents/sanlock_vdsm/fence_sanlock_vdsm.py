@@ -28,11 +28,18 @@ TEXTS = {   # option: (help, shortdesc)
              "Pacemaker's nodename) must name the addressed host, or nothing is done"),
     "method": ("-m, --method=cycle             Reboot is one proven reset", "Only cycle"),
     "power_timeout": ("--power-timeout=[seconds]      Bound of off, reboot and on (default 175)",
-                      "Overall bound of off, reboot and on; reaching it is a failure. 175 "
-                      "fits oVirt's 180 s per call; Pacemaker bounds the agent instead"),
+                      "Overall bound of off, reboot and on, 0 (none) to 3600; reaching it is "
+                      "a failure. 175 fits oVirt's 180 s per call; Pacemaker bounds the agent "
+                      "instead"),
+    "delay": ("--delay=[seconds]              Wait before off or reboot (0 to 300)",
+              "Seconds to wait before off or reboot, 0 to 300: a head start for one of two "
+              "nodes fencing each other; it counts against Pacemaker's timeouts"),
+    # vdsm always sends login and passwd: accepted and ignored. The library's
+    # passwd_script (run through a shell) is not an option here (agent.adapt_library).
     "login": ("-l, --username=[name]          Accepted and ignored (vdsm sends one)",
               "Accepted and ignored"),
-    "passwd": ("-p, --password=[password]      Accepted and ignored", "Accepted and ignored"),
+    "passwd": ("-p, --password=[password]      Accepted and ignored (vdsm sends one)",
+               "Accepted and ignored; no password script is run"),
     "nodename": ("", ""),   # sent by Pacemaker; declared, not shown
     "resource_mode": ("--resource-mode=[0|1]          An expired lease alone is proof",
                       "1 only when every shared resource has a sanlock resource lease and "

@@ -66,11 +66,18 @@ def adapt_library(argv):
       would warn on every call.
     - A warning logged while stdin is read makes Python add a default handler, and
       every later line would then appear twice (EarlyStderrHandler).
+    - passwd pulls in passwd_script (-S, --password-script), which the library runs
+      through a shell, as whoever runs the agent (vdsm, root under Pacemaker), before
+      any action. This agent uses no password: passwd (vdsm always sends one) stays
+      accepted and ignored, and passwd_script is not an option of this agent at all,
+      so the library refuses it on the command line and ignores it on stdin, never
+      running it.
     """
     import fencing
     if argv[0].endswith(".py"):
         argv[0] = argv[0][:-3]
     fencing.DEPENDENCY_OPT["ipaddr"] = []
+    fencing.DEPENDENCY_OPT["passwd"] = []
     fencing.all_opt["agent"].update(getopt=":", longopt="agent")
     install_early_logging()
 

@@ -59,6 +59,34 @@ def has_host_ids(address):
     return ":" in (address or "")
 
 
+# Upper bounds of the numeric options: a larger value is a typo or a way of saying "no
+# bound" (1e23), and is refused rather than waited. (The library accepts only integers.)
+# power_timeout: the worst fence at io_timeout 60, six times vdsm's 10, is about 675 s
+#   (timing.expected_fence_seconds) and 'on' waits for a boot; an hour covers both with
+#   room, and 0 is there for "no limit".
+# delay: a head start for one of two nodes fencing each other, as Pacemaker's
+#   pcmk_delay_base/pcmk_delay_max give (seconds to tens of seconds). Whoever runs the
+#   agent bounds it as a whole, delay included (Pacemaker's action timeout, which
+#   timing.pacemaker_timeout puts at under five minutes for io_timeout 10; vdsm's 180 s
+#   per call), and the fence after the delay still needs two to three minutes there:
+#   300 s is past any delay that can still end in a fence.
+MAX_POWER_TIMEOUT = 3600
+MAX_DELAY = 300
+
+
+def seconds_option(options, key, name, upper, zero_means):
+    """A number of seconds from 0 to upper; UsageError naming the value otherwise."""
+    text = options.get(key, 0) or 0
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not 0 <= value <= upper:    # nan fails both comparisons
+        raise UsageError("invalid %s %s: expected seconds from %s to %d"
+                         % (name, shown(text), zero_means, upper))
+    return value
+
+
 def settings(options, validating=False):
     """(targets, node name or None, FenceOptions) from the library's options.
 
@@ -81,14 +109,9 @@ def settings(options, validating=False):
         mutual_guard = os.environ.get("PCMK_service") == "pacemaker-fenced"
     else:
         mutual_guard = boolean_option(options, "--mutual-guard", "mutual_guard")
-    try:
-        power_timeout = float(options.get("--power-timeout", 0) or 0)
-    except ValueError:
-        raise UsageError("invalid power_timeout %s: expected seconds"
-                         % shown(options.get("--power-timeout"))) from None
-    if power_timeout < 0:
-        raise UsageError("invalid power_timeout %s: expected 0 (no limit) or more seconds"
-                         % shown(options.get("--power-timeout")))
+    power_timeout = seconds_option(options, "--power-timeout", "power_timeout",
+                                   MAX_POWER_TIMEOUT, "0 (no limit)")
+    seconds_option(options, "--delay", "delay", MAX_DELAY, "0")     # the library waits it
     return targets, node, FenceOptions(resource_mode, sysrq_reboot, power_timeout,
                                        timing.configured_fire_timeout(), mutual_guard)
 
