@@ -1,69 +1,48 @@
-"""What proves that a host was reset: one model of the evidence, for fence and status.
+"""What is seen of a host's lease over time: observations folded into facts (pure).
 
-Pure logic: no I/O, no clock of its own. The caller feeds observations of a host's
-delta leases (each stamped with when its call was issued and when it returned, on
-the observer's CLOCK_MONOTONIC) into one LeaseEvidence per lease, and judge.py says
-PROVEN, FAILED or WAIT, with the reason. The fence loop feeds minutes of
-observations; status feeds one look on top of what this host's observers (an
-earlier fence, the witness service) recorded (evidence_store).
+No I/O, no clock of its own, and no verdicts: the caller feeds observations of a
+host's delta leases (each stamped with when its call was issued and when it returned,
+on the observer's CLOCK_MONOTONIC) into one LeaseEvidence per lease and generation,
+and judge.py, the one place that decides, turns the facts into PROVEN, FAILED or WAIT.
+The rules and why they hold are in judge.py; what each fact means is here.
 
-Why the rules are what they are (facts: ../shared/docs/evidence.md):
+Whose lease the evidence is about (facts: ../shared/docs/evidence.md, "Whose record
+is it"): a record names its owner by host name (one per machine's sanlock daemon)
+and carries the owner's own monotonic clock. Nothing on disk says which life of the
+lockspace it belongs to, so evidence carries what binds it to one lease as this host
+saw it: the lockspace's storage here, the host name in the record, and this host's
+own generation in the lockspace (it changes whenever this host rejoins). Kept
+evidence is continued only for the very same lease (continues()).
 
-- A RESETTING reply proves that the target's sanlk-resetd armed its watchdog
-  (REBOOTING alone is sent when arming failed). It proves it only for a reply
-  whose arrival was *seen*: a reply already in the record when observation began
-  may be carried over from an earlier generation (sanlock's join keeps the event
-  fields), or be the reply to an earlier fence whose watchdog failed, or be of
-  unknown age. Such a leftover proves nothing; a renewal shows which it was (the
-  first renewal of a new generation rewrites the event fields).
-- The arming happened no later than the moment the reply was seen (the anchor)
-  and no later than the owner timestamp of the renewal that carried it, plus one
-  second. An armed, working watchdog fires within timing.watchdog_bound() of the
-  arming; a renewal with an owner timestamp later than that is a sign that the
-  watchdog failed, and rules out a proof for good.
-- Proof by the bound: a reply was seen; every addressed lease was read, after the
-  anchor plus the bound, with the same generation and timestamp as before, and
-  after the time its next renewal was due at the pace it kept (a host whose
-  watchdog failed would have written that renewal). Silence itself does not prove
-  that the watchdog worked: a host whose watchdog failed and that lost its
-  storage within that window looks the same. No protocol can tell them apart.
-- Proof by reboot: a newer generation whose first timestamp is lower than the
-  last of the judged generation (the owner's monotonic clock restarted, so the
-  machine booted again). A newer generation with a higher timestamp is a sanlock
-  daemon restart on the same boot: a sign of life, never a proof.
-- resource_mode: every addressed lease expired (DEAD, for the very renewal the
-  record shows) and none is live. Only safe where every shared resource has a
-  sanlock resource lease and the targets' sanlock uses its watchdog.
-- A release (timestamp 0) needs a running daemon: a sign of life.
-- A state from the daemon is combined with a record only when both describe the
-  same renewal (same generation and timestamp); get_hosts can lag the disk.
-- Anchors use the time a read returned; deadlines are checked against the time
-  a read was issued, so a read that blocked for a minute proves nothing early.
-
-(About 300 lines, a third of them this rationale: every kind of observation folds into
-the one LeaseEvidence here, so that each rule stands next to the others.)
+(About 330 lines: every kind of observation folds into the one LeaseEvidence here, so
+that what each fact means stands next to the others.)
 """
 
+import copy
 from collections import namedtuple
 
 from . import events, timing
 from .hoststate import HostState
 
-MANUAL = "fence it by other means (power it off, or check it and confirm it down by hand)"
-
 # Plain namedtuples and a hand-written class rather than dataclasses: importing
 # dataclasses (with inspect, ast and dis) cost 20-30 ms, more than the rest of the
 # library, on every status and monitor call.
 
-Read = namedtuple("Read", "issued returned record error", defaults=(None, None))
+Read = namedtuple("Read", "issued returned record error")
+Read.__new__.__defaults__ = (None, None)
 Read.__doc__ = "One read of a lease record: the lease.LeaseRecord, or why there is none."
 
-Look = namedtuple("Look", "issued returned view error", defaults=(None, None))
+Look = namedtuple("Look", "issued returned view error")
+Look.__new__.__defaults__ = (None, None)
 Look.__doc__ = "One answer of this host's daemon about a host: a hoststate.HostView, or why not."
 
 # LeaseEvidence's fields after lockspace, host_id and generation, with their defaults.
 _EVIDENCE_FIELDS = (
     ("io_timeout", timing.DEFAULT_IO_TIMEOUT),
+    # whose lease: see the module comment and continues()
+    ("host_name", None),          # the owner's host name in the record of this generation
+    ("storage", None),            # the lockspace's path@offset on this host
+    ("observer_generation", None),  # this host's own generation in the lockspace
     ("started_at", None),         # when the first record of this generation returned
     ("leftover", False),          # a reply was in the record before anyone saw it arrive
     ("leftover_settled", False),  # a renewal since then showed whose it was
@@ -75,18 +54,23 @@ _EVIDENCE_FIELDS = (
     ("view_ts", None),            # latest owner timestamp the daemon reported
     ("last_ts_seen", None),       # when a read first showed last_ts (returned)
     ("renewals", 0),              # timestamp changes seen in this generation
-    ("pace_excess", 0.0),         # how much later than its own spacing a renewal showed up
     ("confirmed_at", None),       # issue time of the latest read still showing last_ts
+    ("renewed_after", None),      # the last renewal seen was written after this moment
+    ("went_back", None),          # a timestamp of this generation lower than last_ts
     ("state", HostState.UNKNOWN),       # the daemon's state, when it describes last_ts
     ("view_state", HostState.UNKNOWN),  # the daemon's state as it said it last
     ("view_seen", False),
+    ("dead_seen_at", None),       # issue time of the first look saying DEAD for last_ts
     ("request_sent_at", None),
     ("own_ts_at_send", None),
+    ("own_io_timeout", None),     # this proxy's io_timeout: its daemon writes the request
     ("request_on_disk_at", None),
     ("renewals_after_request", 0),
-    ("newer_generation", 0),
-    ("rebooted", False),
-    ("failure", None),            # a sign of life: no proof can come any more
+    ("newer_generation", 0),      # a newer generation of the host id: who, and which clock
+    ("newer_ts", None),
+    ("newer_name", None),
+    ("newer_seen_at", None),      # when it was first seen (returned)
+    ("released", False),          # timestamp 0 after the lease was seen held
     ("unreadable_since", None),
     ("last_error", None),
 )
@@ -136,6 +120,59 @@ class LeaseEvidence:
     def credited(self):
         return self.reply_anchor is not None
 
+    @property
+    def held(self):
+        """Whether the host was ever seen holding this lease (FREE from the first look
+        says nothing either way)."""
+        return not (self.state == HostState.FREE and self.started_at is None)
+
+
+def storage_of(space):
+    """Where a joined lockspace (proxy.JoinedLockspace) lives, as evidence names it."""
+    return "%s@%d" % (space.path, space.offset)
+
+
+def begin(space, host_id, look, read, observer_generation):
+    """The first LeaseEvidence of a lease, from one look and one read of it.
+
+    The generation judged is the newest one either shows (the daemon can lag the disk,
+    or a slow read the daemon). Every observer (fence, status, witness) starts here.
+    """
+    view = look.view if look is not None and look.error is None else None
+    record = read.record if read is not None else None
+    generation = max(view.generation if view is not None else 0,
+                     record.owner_generation if record is not None else 0)
+    io = (record.io_timeout if record is not None else 0) or \
+        (view.io_timeout if view is not None else 0) or timing.DEFAULT_IO_TIMEOUT
+    ev = LeaseEvidence(space.name, host_id, generation, io_timeout=io,
+                       storage=storage_of(space), observer_generation=observer_generation)
+    notes = [observe_record(ev, read)] if read is not None else []
+    if look is not None:
+        notes.append(observe_view(ev, look))
+    return ev, _join_all(notes)
+
+
+def continues(kept, fresh):
+    """kept (what an observer here saw earlier), continued with fresh's observations when
+    both are about the very same lease; None otherwise.
+
+    The same lease: the same storage here, the same owner name, this host still in the
+    lockspace life it was in (same own generation), and no timestamp of that generation
+    lower than the one kept (the lockspace was re-initialised, or another machine holds
+    the id in another life). fresh must come from a successful read: without one,
+    nothing tells the lease is still the one kept.
+    """
+    if fresh.started_at is None or fresh.went_back is not None:
+        return None
+    same = ((kept.lockspace, kept.host_id, kept.generation, kept.storage, kept.host_name,
+             kept.observer_generation) ==
+            (fresh.lockspace, fresh.host_id, fresh.generation, fresh.storage,
+             fresh.host_name, fresh.observer_generation))
+    if not same or kept.host_name is None or kept.last_ts is None or \
+            fresh.last_ts < kept.last_ts or kept.went_back is not None:
+        return None
+    return copy.deepcopy(kept)
+
 
 # ---------------------------------------------------------------- folding observations
 
@@ -144,7 +181,7 @@ def _has_reply(record):
     return bool(record.event & events.RESETTING)
 
 
-def observe_record(ev, read, bound):
+def observe_record(ev, read):
     """Fold one read of the lease into ev; return a line for the timeline, or None."""
     if read.error is not None or read.record is None:
         if ev.unreadable_since is None:
@@ -158,13 +195,15 @@ def observe_record(ev, read, bound):
     if record.io_timeout:
         ev.io_timeout = record.io_timeout
     if record.owner_generation > ev.generation:
-        return _newer_generation(ev, record.owner_generation, record.timestamp)
+        return _newer_generation(ev, record.owner_generation, record.timestamp,
+                                 record.host_name, read.returned)
     if record.owner_generation < ev.generation:
         return None     # an older record than one already seen: a stale read, no evidence
     if record.timestamp == 0:
         return _released(ev)
     if ev.started_at is None:
         ev.started_at = read.returned
+        ev.host_name = record.host_name
         ev.last_ts, ev.last_ts_seen, ev.confirmed_at = record.timestamp, read.returned, \
             read.issued
         if _has_reply(record):
@@ -172,9 +211,11 @@ def observe_record(ev, read, bound):
             return ("%s already carries a reset reply (%s) that nobody here saw arrive: it "
                     "proves nothing by itself" % (ev, events.name(record.event)))
         return None
+    if record.timestamp < ev.last_ts or record.host_name != ev.host_name:
+        return _went_back(ev, record)
     note = None
     if record.timestamp > ev.last_ts:
-        note = _renewal(ev, record.timestamp, read.returned, bound)
+        note = _renewal(ev, record.timestamp, read.returned)
         if _has_reply(record):
             if ev.leftover and not ev.leftover_settled:
                 ev.leftover_settled = True
@@ -194,7 +235,7 @@ def observe_record(ev, read, bound):
     return note
 
 
-def observe_view(ev, look, bound):
+def observe_view(ev, look):
     """Fold one answer of the daemon into ev; return a line for the timeline, or None."""
     if look.error is not None or look.view is None:
         return None
@@ -210,23 +251,23 @@ def observe_view(ev, look, bound):
         ev.view_seen = True
         return None
     if view.generation > ev.generation:
-        return _newer_generation(ev, view.generation, view.timestamp)
+        # the daemon does not report names: the record read tells whose it is
+        return _newer_generation(ev, view.generation, view.timestamp, None, look.returned)
     if view.generation < ev.generation:
         return None
-    note = None
     if ev.view_ts is None or view.timestamp > ev.view_ts:
         ev.view_ts = view.timestamp
-        note = _late_renewal(ev, view.timestamp, bound)
     if ev.last_ts is None or view.timestamp == ev.last_ts:
         ev.state = int(view.state)     # describes the renewal the record shows
+        if view.state == HostState.DEAD and ev.dead_seen_at is None:
+            ev.dead_seen_at = look.issued
     else:
         ev.state = HostState.UNKNOWN   # the disk is ahead of the daemon: no state for it
     old, ev.view_state = ev.view_state, int(view.state)
     ev.view_seen = True
     if ev.view_state != old:
-        note = _join(note, "%s is %s (this host's sanlock daemon)"
-                     % (ev, HostState(ev.view_state).name))
-    return note
+        return "%s is %s (this host's sanlock daemon)" % (ev, HostState(ev.view_state).name)
+    return None
 
 
 def observe_own_record(ev, read, request_event):
@@ -244,8 +285,14 @@ def observe_own_record(ev, read, request_event):
     return None
 
 
-def request_sent(ev, at, own_ts):
-    ev.request_sent_at, ev.own_ts_at_send = at, own_ts
+def request_sent(ev, at, own_record):
+    """The request went to this host's daemon at `at`; own_record: this proxy's lease
+    read just before (its timestamp tells the renewal that carries the request, its
+    io_timeout how long this daemon may take to write it)."""
+    ev.request_sent_at = at
+    if own_record is not None:
+        ev.own_ts_at_send = own_record.timestamp
+        ev.own_io_timeout = own_record.io_timeout or None
     return "reset request sent to %s (generation %d)" % (ev, ev.generation)
 
 
@@ -259,61 +306,57 @@ def credit_reply(ev, anchor, reply_ts, event, source):
     return "%s acknowledged: %s (%s)" % (ev, events.name(event), source)
 
 
-def _renewal(ev, timestamp, returned, bound):
-    if ev.last_ts_seen is not None:
-        # lateness of this renewal against the owner's own spacing: what a renewal
-        # due later may be late by as well
-        excess = (returned - ev.last_ts_seen) - (timestamp - ev.last_ts)
-        ev.pace_excess = max(ev.pace_excess, min(excess, float(ev.io_timeout)))
+def _renewal(ev, timestamp, returned):
     ev.renewals += 1
     if ev.request_on_disk_at is not None:
         ev.renewals_after_request += 1
+    # the read before this one (issued at confirmed_at) still showed the old timestamp,
+    # so the new one was written after that moment
+    ev.renewed_after = ev.confirmed_at
     ev.last_ts, ev.last_ts_seen = timestamp, returned
     ev.confirmed_at = None
-    return _late_renewal(ev, timestamp, bound)
-
-
-def _late_renewal(ev, timestamp, bound):
-    """A renewal (owner timestamp) later than an armed watchdog allows: sticky failure."""
-    if ev.reply_ts is not None and ev.failure is None and \
-            timestamp > ev.reply_ts + 1 + bound:
-        ev.failure = ("%s acknowledged the reset but renewed its lease %d s later, past the "
-                      "%.0f s its watchdog needs to fire: its watchdog did not reset it; %s"
-                      % (ev, timestamp - ev.reply_ts, bound, MANUAL))
-        return ev.failure
+    ev.dead_seen_at = None
     return None
 
 
-def _newer_generation(ev, generation, timestamp):
-    if ev.newer_generation:
+def _went_back(ev, record):
+    """A record of the judged generation that is not a later renewal of the one seen:
+    a lower timestamp, or another owner name."""
+    if ev.went_back is not None:
         return None
-    ev.newer_generation = generation
-    if ev.last_ts is not None and 0 < timestamp < ev.last_ts:
-        ev.rebooted = True
-        return ("%s rejoined with generation %d and its clock restarted (timestamp %d, was "
-                "%d): the host rebooted" % (ev, generation, timestamp, ev.last_ts))
-    if ev.failure is None:
-        if ev.last_ts is None:
-            ev.failure = ("%s holds generation %d, newer than the %d judged: nothing tells "
-                          "whether it rebooted; check it, and fence again if it runs VMs"
-                          % (ev, generation, ev.generation))
-        else:
-            ev.failure = ("%s restarted its sanlock daemon (generation %d) without a reboot "
-                          "(its clock did not restart: timestamp %d after %d): it is running; "
-                          "fence it again if it still runs VMs, or %s"
-                          % (ev, generation, timestamp, ev.last_ts, MANUAL))
-    return ev.failure
+    ev.went_back = record.timestamp
+    return ("%s shows generation %d with timestamp %d (host name %s) after timestamp %d "
+            "(host name %s): not the lease seen before"
+            % (ev, record.owner_generation, record.timestamp, record.host_name, ev.last_ts,
+               ev.host_name))
+
+
+def _newer_generation(ev, generation, timestamp, name, seen):
+    """Facts about the first newer generation seen; a record later fills in its name."""
+    if ev.newer_generation and not (ev.newer_name is None and name is not None and
+                                    generation >= ev.newer_generation):
+        return None
+    first = not ev.newer_generation
+    ev.newer_generation, ev.newer_ts, ev.newer_name = generation, timestamp, name
+    if first:
+        ev.newer_seen_at = seen
+        return "%s now holds generation %d (timestamp %d)" % (ev, generation, timestamp)
+    return None
 
 
 def _released(ev):
     ev.state = HostState.FREE
     ev.view_seen = True
-    if ev.failure is None and ev.started_at is not None:
-        ev.failure = ("%s released its lease (left the lockspace cleanly), which takes a "
-                      "running sanlock daemon: nothing proves it was reset; %s" % (ev, MANUAL))
-        return ev.failure
+    if ev.started_at is not None and not ev.released:
+        ev.released = True
+        return "%s released its lease" % ev
     return None
 
 
 def _join(first, second):
     return second if first is None else "%s; %s" % (first, second)
+
+
+def _join_all(notes):
+    notes = [n for n in notes if n]
+    return "; ".join(notes) if notes else None

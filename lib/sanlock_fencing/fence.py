@@ -17,7 +17,6 @@ from collections import namedtuple
 from . import evidence, events, mutual, timing
 from .errors import FenceError
 from .hoststate import HostState
-from .evidence import LeaseEvidence
 from .judge import Outcome, Verdict, judge, phase, unreadable_too_long
 from .mutual import OwnHostReset
 from .proxy import EventSlotBusy, ProxyError
@@ -103,26 +102,26 @@ class Fence:
                     raise FenceError("nothing was sent: %s, so a reset of %s could not be "
                                      "proven" % (what.error, target))
             self.own_generation[space.name] = own.record.owner_generation
-            generation = max(look.view.generation, read.record.owner_generation)
-            ev = LeaseEvidence(target.lockspace, target.host_id, generation,
-                               io_timeout=read.record.io_timeout or look.view.io_timeout
-                               or timing.DEFAULT_IO_TIMEOUT)
-            self.step(evidence.observe_record(ev, read, self.bound))
-            self.step(evidence.observe_view(ev, look, self.bound))
+            ev, note = evidence.begin(space, target.host_id, look, read,
+                                      own.record.owner_generation)
+            self.step(note)
             self._import_kept(ev)
             self.leases.append(ev)
         return judge(self.leases, self.world.clock(), self.bound,
-                              self.options.resource_mode, fencing=False)
+                     self.options.resource_mode, fencing=False)
 
     def _import_kept(self, ev):
-        """What an earlier fence or the witness on this host saw of this generation."""
+        """The reply an earlier fence or the witness on this host saw arrive, when what it
+        kept is about the very same lease (evidence.continues). A kept reply followed by
+        renewals past its bound makes judge() fail, as it did for that observer."""
         if self.world.store is None:
             return
         for writer, kept in sorted(self.world.store.load(ev.lockspace, ev.host_id,
                                                          ev.generation).items()):
-            if kept.failure and not ev.failure:
-                ev.failure = kept.failure
-                self.step("kept by %s: %s" % (writer, kept.failure))
+            if evidence.continues(kept, ev) is None:
+                self.step("what %s kept of %s is about another lease or life of it: not used"
+                          % (writer, ev))
+                continue
             if kept.credited:
                 self.step(evidence.credit_reply(ev, kept.reply_anchor, kept.reply_ts,
                                                 kept.reply_event, "seen by %s" % writer))
@@ -140,9 +139,8 @@ class Fence:
         for (target, space), ev in zip(self.placed, self.leases):
             self.progress.phase("sending the reset request to %s" % target)
             own = self.world.read(space, space.host_id, wait=timing.POLL_INTERVAL * 8)
-            own_ts = own.record.timestamp if own.record is not None else None
             self._send_one(target, ev)
-            self.step(evidence.request_sent(ev, self.world.clock(), own_ts))
+            self.step(evidence.request_sent(ev, self.world.clock(), own.record))
 
     def _send_one(self, target, ev):
         """set_event, waiting our turn while the lockspace's event slot holds another value.
@@ -182,6 +180,31 @@ class Fence:
         for note in mutual.withdraw(self.world, self.placed, self.leases):
             self.step(note)
 
+    def where_requests_stand(self):
+        """After a failure: take back the requests not on storage yet, and say what the
+        others may still do (a request on storage is read by the target's responder at
+        its next renewals, whatever this agent does now)."""
+        parts = []
+        for (target, _space), ev in zip(self.placed, self.leases):
+            if ev.request_sent_at is None:
+                continue
+            if ev.credited:
+                parts.append("%s acknowledged the request: its watchdog may still reset it"
+                             % target)
+            elif ev.request_on_disk_at is not None:
+                parts.append("the request for %s is on storage: its responder may still "
+                             "reset the host" % target)
+            else:
+                try:
+                    self.world.withdraw_event(target.lockspace, target.host_id,
+                                              ev.generation)
+                    parts.append("the request for %s was withdrawn before it reached the "
+                                 "storage" % target)
+                except FenceError:
+                    parts.append("the request for %s could not be withdrawn: it may still "
+                                 "reach the host and reset it" % target)
+        return "; ".join(parts)
+
     def observe(self):
         """One round of observations."""
         for target, handle in self.handles:
@@ -193,9 +216,9 @@ class Fence:
                 self.step(evidence.observe_own_record(ev, own, self.request))
             read = self.world.read(space, target.host_id, wait=timing.POLL_INTERVAL)
             was_credited = ev.credited
-            self.step(evidence.observe_record(ev, read, self.bound))
+            self.step(evidence.observe_record(ev, read))
             self.step(evidence.observe_view(ev, self.world.look(target.lockspace,
-                                                                target.host_id), self.bound))
+                                                                target.host_id)))
             if ev.credited and not was_credited:
                 self.save()     # a retry of a killed fence starts from here
 
@@ -262,9 +285,13 @@ def fence(world, targets, options, progress=None, writer=None):
         if job is not None:
             job.withdraw()
         raise
-    except ProxyError as err:
-        raise FenceError("this host's sanlock daemon failed during the fence, so the reset "
-                         "is not proven: %s" % err) from None
+    except FenceError as err:
+        message = str(err)
+        if isinstance(err, ProxyError):
+            message = ("this host's sanlock daemon failed during the fence, so the reset is "
+                       "not proven: %s" % err)
+        after = job.where_requests_stand() if job is not None else ""
+        raise FenceError("%s (%s)" % (message, after) if after else message) from None
     finally:
         if job is not None:
             job.close()

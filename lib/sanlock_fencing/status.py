@@ -1,22 +1,22 @@
-"""status and list: what the evidence says about hosts now, through judge().
+"""status and list: what the evidence says about hosts now, through judge.
 
-A status look is a short history: the history observers on this host kept (an
-earlier fence, the witness service; evidence_store) plus one look now. OFF needs a
-proof: an observer here saw the reply arrive and the silence after the watchdog
-bound, and the lease still shows the renewal it saw last; or resource_mode with
-every lease expired. A lease that expired carrying a reply is not enough by
+A status look is a short history: what observers on this host kept (an earlier
+fence, the witness service; evidence_store), continued with one look now when it is
+about the very same lease (evidence.continues), weighed by judge.judge_observers.
+OFF needs a proof: an observer here saw the reply arrive and the silence after the
+watchdog bound, and the lease still shows the renewal it saw last; or resource_mode
+with every lease expired. A lease that expired carrying a reply is not enough by
 itself (the reply may be carried over from an earlier generation, or belong to a
 fence whose watchdog failed): that is "cannot tell", exit 1.
 """
 
-import copy
 import enum
 from collections import namedtuple
 
-from .address import Target
 from . import evidence, timing
-from .evidence import LeaseEvidence, Look
-from .judge import Outcome, judge
+from .address import Target
+from .evidence import Look
+from .judge import Outcome, judge_observers
 from .hoststate import HostState
 from .nodes import held_leases, listed_nodes
 from .world import not_joined_error, place_targets
@@ -32,68 +32,56 @@ StatusVerdict = namedtuple("StatusVerdict", "power reason")
 
 MAY_RUN = (HostState.LIVE, HostState.FAIL, HostState.UNKNOWN)
 
+# One look at one lease: the target, its lockspace as joined here, the daemon's answer,
+# one read of the record, and this host's own generation in the lockspace.
+Observation = namedtuple("Observation", "target space look read own_generation")
+
 
 def _look_once(world, placed):
-    """(look, read) per placed target."""
+    """One Observation per placed target."""
     looks = []
+    own = {}
     for target, space in placed:
+        if space.name not in own:
+            own[space.name] = world.look(space.name, space.host_id).view.generation
         look = world.look(target.lockspace, target.host_id)
         read = world.read(space, target.host_id, wait=2.0)
-        looks.append((target, look, read))
+        looks.append(Observation(target, space, look, read, own[space.name]))
     return looks
 
 
-def _fresh(target, look, read, bound):
-    generation = look.view.generation
-    if read.record is not None:
-        generation = max(generation, read.record.owner_generation)
-    ev = LeaseEvidence(target.lockspace, target.host_id, generation,
-                       io_timeout=look.view.io_timeout or timing.DEFAULT_IO_TIMEOUT)
-    evidence.observe_record(ev, read, bound)
-    evidence.observe_view(ev, look, bound)
-    return ev
-
-
-def _continued(kept, look, read, bound):
-    ev = copy.deepcopy(kept)
-    evidence.observe_record(ev, read, bound)
-    evidence.observe_view(ev, look, bound)
-    return ev
+def _kept_histories(store, fresh, looks):
+    """[[LeaseEvidence per lease]] per observer that kept the very same leases, each
+    continued with this look."""
+    histories = {}
+    if store is None:
+        return []
+    for ev, obs in zip(fresh, looks):
+        for writer, kept in sorted(store.load(ev.lockspace, ev.host_id,
+                                              ev.generation).items()):
+            continued = evidence.continues(kept, ev)
+            if continued is None:
+                continue
+            evidence.observe_record(continued, obs.read)
+            evidence.observe_view(continued, obs.look)
+            histories.setdefault(writer, {})[ev.lockspace] = continued
+    return [[kept.get(ev.lockspace, ev) for ev in fresh] for kept in histories.values()]
 
 
 def judge_looks(looks, store, bound, resource_mode=False):
-    """StatusVerdict from one look per lease and what store kept (None: nothing kept)."""
-    fresh = [_fresh(t, look, read, bound) for t, look, read in looks]
-    histories = {}
-    if store is not None:
-        for ev, (_t, look, read) in zip(fresh, looks):
-            for writer, kept in store.load(ev.lockspace, ev.host_id, ev.generation).items():
-                histories.setdefault(writer, {})[ev.lockspace] = \
-                    _continued(kept, look, read, bound)
-    candidates = [[h.get(ev.lockspace, ev) for ev in fresh] for h in histories.values()]
-    may_run = any(ev.state in MAY_RUN or ev.view_state in MAY_RUN for ev in fresh)
-    now = max(look.returned for _t, look, _r in looks)
-
-    verdicts = [judge(c, now, bound, resource_mode, fencing=False)
-                for c in candidates]
-    signs_of_life = [c for c in candidates if any(ev.failure for ev in c)]
-    if signs_of_life:
-        reason = next(ev.failure for ev in signs_of_life[0] if ev.failure)
-        if not any(ev.rebooted for c in candidates for ev in c):
-            return StatusVerdict(Power.ON if may_run else Power.UNPROVEN, reason)
-    proofs = [v for v in verdicts if v.outcome == Outcome.PROVEN]
-    if proofs:
-        return StatusVerdict(Power.OFF, proofs[0].reason)
-    pending = [v for v, c in zip(verdicts, candidates)
-               if v.outcome == Outcome.WAIT and any(ev.credited for ev in c)]
-    if pending:
-        # acknowledged, and an observer here is waiting out its watchdog: it may still run
-        return StatusVerdict(Power.ON, "a reset is under way: %s" % pending[0].reason)
-    verdict = judge(fresh, now, bound, resource_mode, fencing=False)
+    """StatusVerdict from one Observation per lease and what store kept (None: nothing)."""
+    fresh = [evidence.begin(o.space, o.target.host_id, o.look, o.read, o.own_generation)[0]
+             for o in looks]
+    histories = _kept_histories(store, fresh, looks)
+    now = max(o.look.returned for o in looks)
+    verdict = judge_observers(fresh, histories, now, bound, resource_mode)
     if verdict.outcome == Outcome.PROVEN:
         return StatusVerdict(Power.OFF, verdict.reason)
+    may_run = any(ev.state in MAY_RUN or ev.view_state in MAY_RUN for ev in fresh)
     if may_run:
-        return StatusVerdict(Power.ON, _on_reason(fresh))
+        reason = verdict.reason if verdict.alive or verdict.outcome == Outcome.WAIT and \
+            verdict.reason.startswith("a reset") else _on_reason(fresh)
+        return StatusVerdict(Power.ON, reason)
     return StatusVerdict(Power.UNPROVEN, verdict.reason)
 
 
@@ -125,15 +113,15 @@ def host_status(world, targets, resource_mode=False, fire_timeout=timing.DEFAULT
         log("not joined here, not looked at: %s" % ", ".join(str(t) for t in missing))
     looks = _look_once(world, placed)
     if wait_unknown:
-        io = max(look.view.io_timeout or 1 for _t, look, _r in looks)
+        io = max(o.look.view.io_timeout or 1 for o in looks)
         deadline = world.clock() + timing.unknown_wait(io)
-        while any(look.view.state == HostState.UNKNOWN for _t, look, _r in looks) and \
+        while any(o.look.view.state == HostState.UNKNOWN for o in looks) and \
                 world.clock() < deadline:
             world.sleep(0.5)
             looks = _look_once(world, placed)
-    for target, _look, read in looks:
-        if read.error and log:
-            log("%s: its lease record could not be read: %s" % (target, read.error))
+    for o in looks:
+        if o.read.error and log:
+            log("%s: its lease record could not be read: %s" % (o.target, o.read.error))
     verdict = judge_looks(looks, world.store, bound, resource_mode)
     if log:
         log(verdict.reason)
@@ -174,8 +162,10 @@ def list_hosts(world, lockspaces, resource_mode=False,
                 power = Power.ON      # this host itself
             else:
                 now = world.clock()
-                power = judge_looks([(Target(name, view.host_id), Look(now, now, view),
-                                      read)], world.store, bound, resource_mode).power
+                own = world.look(name, space.host_id).view.generation
+                power = judge_looks([Observation(Target(name, view.host_id), space,
+                                                 Look(now, now, view), read, own)],
+                                    world.store, bound, resource_mode).power
             found.setdefault(node.lower(), (node, []))[1].append(power)
     outlets = {}
     for node, powers in found.values():

@@ -19,10 +19,13 @@ the moment this host first saw the reply (the reply is set after the arming, and
 is on storage before any host can read it), or the owner's own timestamp of the
 renewal that carried the reply plus one second (timestamps are whole seconds).
 
-The bound assumes wdmd's fire timeout: watchdog_fire_timeout in sanlock.conf may
-change it (sanlock 3.8.5 accepts any positive value; wdmd then sets the device to
-it and shortens its test interval below 60 s). sanlock requires every host to use
-the same value, so the bound is derived from this host's configuration.
+The bound assumes wdmd's fire timeout of 60 s, and is never shortened from
+configuration: sanlock and wdmd 3.8.5 (Debian 12, EL8, EL9) do not read
+watchdog_fire_timeout at all (it came upstream later, with 3.9), so a smaller value
+in sanlock.conf would shorten the bound against a device that still fires after 60 s.
+A larger value lengthens it (a longer wait only delays a proof). The value that
+bounds a target's fire is the target's own; this host's file describes it only where
+the administrator keeps every host alike, which newer sanlock requires.
 """
 
 SANLOCK_CONF = "/etc/sanlock/sanlock.conf"
@@ -38,9 +41,9 @@ POLL_INTERVAL = 0.25             # how often the fence loop reads leases and eve
 # at its second, so four leaves room for one slow renewal each way.
 NO_REPLY_RENEWALS = 4
 
-# How late a renewal may be against the pace the target kept so far before it
-# counts as missed: the renewal thread's one-second wake-up, the half second it
-# sleeps after a failed attempt, and one second of scheduling noise.
+# How late a healthy renewal may be, on top of its read and write (renewal_lateness):
+# the renewal thread's one-second wake-up, the half second it sleeps after a failed
+# attempt, and one second of scheduling noise.
 PACE_SLACK = 2.5
 
 
@@ -62,7 +65,9 @@ def watchdog_bound(fire_timeout=DEFAULT_FIRE_TIMEOUT):
 
 
 def configured_fire_timeout(path=SANLOCK_CONF):
-    """watchdog_fire_timeout from sanlock.conf (the default when unset or unreadable).
+    """The fire timeout the watchdog bound assumes: watchdog_fire_timeout from
+    sanlock.conf when it is larger than the 60 s default, else 60 (see the module
+    comment: a smaller value is never trusted).
 
     Parsed as sanlock parses it: "name = value" lines, '#' comments, positive
     integers only (sanlock ignores other values).
@@ -85,11 +90,20 @@ def configured_fire_timeout(path=SANLOCK_CONF):
                 continue
             if number > 0:
                 value = number
-    return value
+    return max(value, DEFAULT_FIRE_TIMEOUT)
 
 
 def renewal_interval(io_timeout):
     return 2 * io_timeout
+
+
+def renewal_lateness(io_timeout):
+    """How much later than renewal_interval after the last one a healthy host's next
+    renewal may show up on storage (sanlock's renewal loop, src/lockspace.c): it starts
+    up to PACE_SLACK late, its read may take io_timeout before the timestamp is taken
+    and its write io_timeout after. A renewal missed by less than this is no sign that
+    the host stopped."""
+    return PACE_SLACK + 2 * io_timeout
 
 
 def fail_seconds(io_timeout):
@@ -128,7 +142,8 @@ def expected_fence_seconds(io_timeout, fire_timeout=DEFAULT_FIRE_TIMEOUT):
     bound, plus slack).
     """
     delivery_worst = 3 * renewal_interval(io_timeout)
-    after_reply = watchdog_bound(fire_timeout) + renewal_interval(io_timeout) + PACE_SLACK
+    after_reply = (watchdog_bound(fire_timeout) + renewal_interval(io_timeout)
+                   + renewal_lateness(io_timeout))
     return (int(delivery_worst / 2 + after_reply - renewal_interval(io_timeout) / 2),
             int(delivery_worst + after_reply + 1))
 

@@ -29,11 +29,11 @@ import select
 import sys
 
 from . import evidence, events, service, timing
+from .address import escaped, shown_name
 from .errors import FenceError
 from .evidence_store import EvidenceStore
 from .proxy import Proxy
 from .world import HostWorld
-from .evidence import LeaseEvidence
 from .judge import Outcome, Verdict, judge
 
 log = logging.getLogger("witness")
@@ -75,17 +75,17 @@ class Witness:
             handle, _, _ = self.registrations.pop(name)
             self.world.end_events(handle, name)
             self._forget_lockspace(name)
-            log.info("stopped witnessing lockspace %s: this host left it", name)
+            log.info("stopped witnessing lockspace %s: this host left it", shown_name(name))
         for name in sorted(set(joined) - set(self.registrations)):
             try:
                 handle = self.world.register_events(name)
             except FenceError as err:
-                log.warning("cannot witness lockspace %s yet: %s", name, err)
+                log.warning("cannot witness lockspace %s yet: %s", shown_name(name), escaped(err))
                 continue
             self.registrations[name] = (handle, self.world.clock(), joined[name])
             self._forget_lockspace(name)
             self.clean[name] = self._clean_records(joined[name])
-            log.info("witnessing lockspace %s (this host is host id %d)", name,
+            log.info("witnessing lockspace %s (this host is host id %d)", shown_name(name),
                      joined[name].host_id)
 
     def _forget_lockspace(self, name):
@@ -105,7 +105,8 @@ class Witness:
         try:
             views = self.world.hosts(space.name)
         except FenceError as err:
-            log.warning("cannot list the hosts of lockspace %s: %s", space.name, err)
+            log.warning("cannot list the hosts of lockspace %s: %s", shown_name(space.name),
+                        escaped(err))
             return clean
         for view in views:
             if view.host_id == space.host_id:
@@ -122,7 +123,8 @@ class Witness:
         try:
             batch = self.world.read_events(handle)
         except FenceError as err:
-            log.warning("lost the event registration of lockspace %s: %s", name, err)
+            log.warning("lost the event registration of lockspace %s: %s", shown_name(name),
+                        escaped(err))
             self.registrations.pop(name, None)
             return
         for event in batch:
@@ -135,34 +137,33 @@ class Witness:
         key = (space.name, host_id, generation)
         if key in self.followed:
             return                       # the same reply again (it is repeated while set)
+        own = self.world.look(space.name, space.host_id).view.generation
         look = self.world.look(space.name, host_id)
         read = self.world.read(space, host_id, wait=2.0)
-        io = (read.record.io_timeout if read.record is not None else 0) or \
-            look.view.io_timeout or timing.DEFAULT_IO_TIMEOUT
-        ev = LeaseEvidence(space.name, host_id, generation, io_timeout=io)
-        evidence.observe_record(ev, read, self.bound)
-        evidence.observe_view(ev, look, self.bound)
+        ev, _note = evidence.begin(space, host_id, look, read, own)
+        io = ev.io_timeout
         item = Followed(ev, space, now)
         self.followed[key] = item
         clean_generation = self.clean.get(space.name, {}).get(host_id)
         fresh = clean_generation is not None and clean_generation <= generation
         if not fresh and now - registered < registered_for(io):
             log.info("%s replied %s, but this host registered %.0f s ago: its arrival may be "
-                     "late, not credited", ev, events.name(event["event"]), now - registered)
+                     "late, not credited", shown_name(ev), events.name(event["event"]),
+                     now - registered)
             item.done = True
             return
         stamps = [t for t in (look.view.timestamp if look.view.generation == generation
                               else None,
                               read.record.timestamp if read.record is not None and
                               read.record.owner_generation == generation else None) if t]
-        if not stamps:
+        if not stamps or ev.generation != generation:
             log.info("%s replied but its lease does not show generation %d: not credited",
-                     ev, generation)
+                     shown_name(ev), generation)
             item.done = True
             return
         note = evidence.credit_reply(ev, now, min(stamps), event["event"], "received by "
                                      "the witness on this host")
-        log.info("%s", note)
+        log.info("%s", escaped(note))
         self.world.store.save(ev, WRITER)
 
     # -- watching --------------------------------------------------------------------------
@@ -171,18 +172,17 @@ class Witness:
         ev = item.ev
         before = ev.to_json()
         for note in (evidence.observe_record(ev, self.world.read(item.space, ev.host_id,
-                                                                  wait=timing.POLL_INTERVAL),
-                                             self.bound),
-                     evidence.observe_view(ev, self.world.look(ev.lockspace, ev.host_id),
-                                           self.bound)):
+                                                                  wait=timing.POLL_INTERVAL)),
+                     evidence.observe_view(ev, self.world.look(ev.lockspace, ev.host_id))):
             if note:
-                log.info("%s", note)
+                log.info("%s", escaped(note))
         verdict = judge([ev], self.world.clock(), self.bound, fencing=False)
         if verdict.outcome == Outcome.WAIT and \
                 self.world.clock() - item.started > GIVE_UP_AFTER:
             verdict = Verdict(Outcome.FAILED, "neither proven nor ruled out")
         if verdict.outcome != Outcome.WAIT:
-            log.info("%s: %s: %s", ev, verdict.outcome.value, verdict.reason)
+            log.info("%s: %s: %s", shown_name(ev), verdict.outcome.value,
+                     escaped(verdict.reason))
             item.done = True
         if ev.to_json() != before:
             self.world.store.save(ev, WRITER)
@@ -199,7 +199,7 @@ class Witness:
                 try:
                     self.follow(item)
                 except FenceError as err:
-                    log.warning("cannot follow %s now: %s", item.ev, err)
+                    log.warning("cannot follow %s now: %s", shown_name(item.ev), escaped(err))
             elif self.world.clock() - item.started > GIVE_UP_AFTER:
                 del self.followed[key]
 
@@ -227,7 +227,7 @@ def main(argv=None, world_factory=None):
     try:
         world = world_factory()
     except FenceError as err:
-        log.error("%s", err)
+        log.error("%s", escaped(err))
         return 1
     witness = Witness(world, timing.configured_fire_timeout())
 
@@ -235,7 +235,7 @@ def main(argv=None, world_factory=None):
         try:
             witness.step(args.interval)     # waits for events itself, up to the interval
         except FenceError as err:           # this host's daemon is down: look again later
-            log.warning("%s; retrying", err)
+            log.warning("%s; retrying", escaped(err))
             world.sleep(args.interval)
     return service.run_until_signalled(step, 0.01, "witnessing reset replies in every "
                                        "joined lockspace")

@@ -94,7 +94,7 @@ class FakeWorld:
     def __init__(self, records, views, lockspaces=(LS,), io=1, own_ts0=500,
                  own_request_written_after=1.0, latency=None, daemon_dies_at=None,
                  busy_until=None, store=None, incoming=(), snapshot="issued",
-                 proxy_id=PROXY_ID):
+                 proxy_id=PROXY_ID, own_generation=2):
         self.t = 0.0
         self.records = records
         self.views = views
@@ -111,6 +111,7 @@ class FakeWorld:
         self.sent = []                      # [(time, lockspace, host_id, generation, event)]
         self.proxy = None
         self.proxy_id = proxy_id
+        self.own_generation = own_generation    # this proxy's generation in its lockspaces
         self.withdrawn = []
         self._pending = {}
 
@@ -142,6 +143,10 @@ class FakeWorld:
 
     def look(self, lockspace, host_id):
         self._alive()
+        if host_id == self.proxy_id and (lockspace, host_id) not in self.views and \
+                host_id not in self.views:
+            return Look(self.t, self.t, view("LIVE", int(self.own_ts0 + self.t),
+                                             self.own_generation, host_id, self.io))
         views = self.views[(lockspace, host_id)] if (lockspace, host_id) in self.views \
             else self.views[host_id]
         return Look(self.t, self.t, views.at(self.t))
@@ -152,7 +157,8 @@ class FakeWorld:
         for when, ls, _h, g, value in self.sent:
             if ls == lockspace and self.own_after is not None and self.t >= when + self.own_after:
                 event, gen = value, g
-        return rec(ts, 2, event, self.proxy_id, self.io, event_generation=gen)
+        return rec(ts, self.own_generation, event, self.proxy_id, self.io,
+                   event_generation=gen)
 
     def read_all(self, space, host_ids, wait):
         return {host_id: self.read(space, host_id, wait) for host_id in host_ids}
