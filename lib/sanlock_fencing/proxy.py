@@ -205,3 +205,18 @@ class Proxy:
                 raise EventSlotBusy("lockspace %s's event slot on this host holds another "
                                     "kind of event" % lockspace) from None
             raise
+
+    def send_reply(self, lockspace, host_id, generation, event, data=0):
+        """A responder's reply, addressed to every host (as sanlk-resetd sends it); when the
+        slot holds another kind of event (this host's own outgoing request), the reply
+        replaces it: this host is being reset, its own request can no longer matter."""
+        name = lockspace.encode("utf-8")
+        doing = "replying in lockspace %s" % lockspace
+        try:
+            self._call(doing, self.sanlock.set_event, name, host_id, generation, event, data,
+                       self.sanlock.SETEV_ALL_HOSTS)
+        except ProxyError as err:
+            if err.errno != errno.EBUSY:
+                raise
+            self._call(doing, self.sanlock.set_event, name, host_id, generation, event, data,
+                       self.sanlock.SETEV_ALL_HOSTS | self.sanlock.SETEV_REPLACE_EVENT)
