@@ -28,8 +28,10 @@ PYTEST_ARGS ?=
 AGENT    := agents/sanlock_vdsm/fence_sanlock_vdsm.py
 COMMAND  := agents/sanlock_vdsm/service-command.in
 # the host services: command name:module
-SERVICES := fence-sanlock-vdsm-resetd-sync:resetd_sync fence-sanlock-vdsm-witness:witness
-UNITS    := systemd/fence-sanlock-vdsm-resetd-sync.service systemd/fence-sanlock-vdsm-witness.service
+SERVICES := fence-sanlock-vdsm-resetd-sync:resetd_sync fence-sanlock-vdsm-witness:witness \
+            fence-sanlock-vdsm-responder:responder
+UNITS    := systemd/fence-sanlock-vdsm-resetd-sync.service systemd/fence-sanlock-vdsm-witness.service \
+            systemd/fence-sanlock-vdsm-responder.service
 DROPIN   := systemd/sanlk-resetd.service.d/fence-sanlock-vdsm.conf
 TMPFILES := systemd/fence-sanlock-vdsm.tmpfiles
 TMPFILESDIR ?= /usr/lib/tmpfiles.d

@@ -1,0 +1,217 @@
+"""The responder's pure rules: which events are requests for this host, and whether its
+watchdog would fire within the bound every proxy assumes (iTCO_wdt's two timeouts);
+and the responder's order of things against fakes: the watchdog is armed, and wdmd has
+confirmed it, before any reply is set; no reply where the host cannot be fenced."""
+
+import os
+
+import pytest
+
+from sanlock_fencing import events, responder, timing, watchdog_fire
+from sanlock_fencing.proxy import JoinedLockspace
+from sanlock_fencing.hoststate import HostState, HostView
+from sanlock_fencing.wdmd import Status, WdmdDown
+from sanlock_fencing.watchdog_fire import Device, Verdict
+
+HEALTHY = Status(test_interval=10, fire_timeout=60, last_keepalive=1000)
+
+
+def request(event=events.RESET, host_id=3, generation=7, from_host=1, from_gen=2):
+    return {"event": event, "host_id": host_id, "generation": generation,
+            "from_host_id": from_host, "from_generation": from_gen, "data": 0}
+
+
+# -- which events are requests for this host --------------------------------------------
+
+def test_a_reset_for_this_host_and_its_generation_is_answered():
+    assert responder.classify(request(), 3, 7, False) == (True, False, None)
+
+
+def test_generation_zero_means_the_current_one_as_sanlk_reset_sends_it():
+    assert responder.classify(request(generation=0), 3, 7, False)[0]
+
+
+def test_a_reset_for_an_earlier_generation_is_stale():
+    act, _, note = responder.classify(request(generation=6), 3, 7, False)
+    assert not act and "generation 6" in note and "stale" in note
+
+
+def test_a_reset_for_another_host_id_is_ignored():
+    act, _, note = responder.classify(request(host_id=4), 3, 7, False)
+    assert not act and "host id 4" in note
+
+
+def test_replies_and_foreign_events_are_no_requests():
+    for value in (events.RESETTING, events.RESETTING | events.REBOOTING, 0x100, 0):
+        assert responder.classify(request(event=value), 3, 7, True) == (False, False, None)
+
+
+def test_reboot_only_when_enabled():
+    both = request(event=events.RESET | events.REBOOT)
+    assert responder.classify(both, 3, 7, False) == (True, False, None)
+    assert responder.classify(both, 3, 7, True) == (True, True, None)
+    act, _, note = responder.classify(request(event=events.REBOOT), 3, 7, False)
+    assert not act and "--sysrq-reboot" in note
+    assert responder.classify(request(event=events.REBOOT), 3, 7, True) == (True, True, None)
+
+
+# -- would the watchdog fire in time -------------------------------------------------------
+
+def itco(timeout=60, name="watchdog0", dev=(250, 0)):
+    return Device(name, "iTCO_wdt", timeout, dev)
+
+
+def test_itco_under_a_wdmd_that_does_not_compensate_fires_too_late():
+    problem = watchdog_fire.late_fire_problem(HEALTHY, [itco(60)], "(in use)", 60)
+    assert problem and "132 s" in problem and "two timeouts" in problem
+    assert "acc0021a" in problem
+
+
+def test_itco_under_a_wdmd_that_halves_its_timeout_is_fine():
+    assert watchdog_fire.late_fire_problem(HEALTHY, [itco(30)], "(in use)", 60) is None
+
+
+def test_other_devices_fire_after_one_timeout():
+    ipmi = Device("watchdog1", "IPMI", 60, (250, 1))
+    assert watchdog_fire.late_fire_problem(HEALTHY, [ipmi], "(in use)", 60) is None
+    assert watchdog_fire.needed_bound(HEALTHY, [ipmi]) == timing.watchdog_bound(60)
+
+
+def test_a_fire_timeout_above_the_configured_one_is_refused():
+    late = Status(10, 90, 1000)
+    problem = watchdog_fire.late_fire_problem(late, [], "(in use)", 60)
+    assert problem and "fire timeout 90" in problem
+    assert watchdog_fire.late_fire_problem(Status(5, 30, 1000), [], "(in use)", 60) is None
+
+
+def test_a_stale_or_missing_keepalive_means_no_device_in_use():
+    assert "never petted" in watchdog_fire.keepalive_problem(Status(10, 60, 0), 5000)
+    assert "26 s ago" in watchdog_fire.keepalive_problem(HEALTHY, 1026)
+    assert watchdog_fire.keepalive_problem(HEALTHY, 1025) is None
+    assert "another clock" in watchdog_fire.keepalive_problem(HEALTHY, 990)
+
+
+def test_the_device_wdmd_has_open_is_found_by_number():
+    listed = [itco(60, "watchdog0", (250, 0)), Device("watchdog1", "IPMI", 60, (250, 1))]
+    assert watchdog_fire.devices_in_use(listed, {(250, 1)}) == [listed[1]]
+    assert watchdog_fire.devices_in_use(listed, {(10, 130)}) == [listed[0]]  # /dev/watchdog
+    assert watchdog_fire.devices_in_use(listed, None) == []
+    assert watchdog_fire.devices_in_use(listed, {(1, 3)}) == []
+
+
+def write_sysfs(root, name, identity, timeout, dev):
+    base = root / name
+    base.mkdir(parents=True)
+    (base / "identity").write_text(identity + "\n")
+    (base / "timeout").write_text("%s\n" % timeout)
+    (base / "dev").write_text(dev + "\n")
+
+
+def test_assess_reads_sysfs_and_counts_every_device_when_wdmd_s_is_unknown(tmp_path):
+    write_sysfs(tmp_path, "watchdog0", "iTCO_wdt", 60, "250:0")
+    write_sysfs(tmp_path, "watchdog1", "IPMI", 60, "250:1")
+    devices = watchdog_fire.sysfs_devices(str(tmp_path))
+    assert [d.identity for d in devices] == ["iTCO_wdt", "IPMI"]
+    problem, needed = watchdog_fire.assess(HEALTHY, os.getpid(), str(tmp_path), 60, now=1000,
+                                           proc_root=str(tmp_path / "noproc"))
+    assert needed == timing.watchdog_bound(120)
+    assert "iTCO_wdt" in problem and "cannot be told" in problem
+    problem, needed = watchdog_fire.assess(HEALTHY, os.getpid(), str(tmp_path / "none"), 60,
+                                           now=1000)
+    assert problem is None and needed == timing.watchdog_bound(60)
+
+
+# -- the bound announced in the reply ----------------------------------------------------
+
+def test_the_reply_data_carries_the_bound_and_sanlk_resetd_s_zero_carries_none():
+    data = events.encode_reply_bound(71.2)
+    assert events.decode_reply_bound(data) == 72
+    assert events.decode_reply_bound(0) is None
+    assert events.decode_reply_bound(72) is None
+
+
+# -- the order of things -------------------------------------------------------------------
+
+class FakeProxy:
+    def __init__(self, generation=7):
+        self.generation = generation
+        self.calls = []
+        self.space = JoinedLockspace("ls", 3, "/dev/ls", 0, False, False)
+
+    def host(self, lockspace, host_id, retry_seconds=5.0):
+        return HostView(host_id, self.generation, 100, 3, HostState.LIVE)
+
+    def send_reply(self, lockspace, host_id, generation, event, data=0):
+        self.calls.append(("reply", lockspace, host_id, generation, event, data))
+
+
+class FakeArmer:
+    def __init__(self, calls, fail=None):
+        self.calls = calls
+        self.fail = fail
+        self.armed_at = None
+        self.confirmed = False
+
+    def ensure(self):
+        return False
+
+    def arm(self):
+        self.calls.append(("arm",))
+        self.armed_at = 1.0
+        if self.fail:
+            raise self.fail
+        self.confirmed = True
+        return HEALTHY
+
+
+def make(verdict=Verdict(None, 72.0, "fine"), fail=None, sysrq=False):
+    proxy = FakeProxy()
+    armer = FakeArmer(proxy.calls, fail)
+    clock = [100.0]
+    r = responder.Responder(proxy, armer, lambda: verdict, sysrq_reboot=sysrq,
+                            sysrq_delay=25, sysrq_trigger="/nonexistent/sysrq",
+                            clock=lambda: clock[0])
+    return r, proxy, clock
+
+
+def test_armed_and_confirmed_before_the_reply_which_goes_to_the_requester():
+    r, proxy, _ = make()
+    r.on_event(proxy.space, request())
+    assert proxy.calls[0] == ("arm",)
+    kind, ls, host_id, generation, event, data = proxy.calls[1]
+    assert (kind, ls, host_id, generation, event) == ("reply", "ls", 1, 2, events.RESETTING)
+    assert events.decode_reply_bound(data) == 72
+    r.on_event(proxy.space, request())          # the same request again: no second reply
+    assert len(proxy.calls) == 2
+
+
+def test_no_reply_when_the_arming_is_not_confirmed():
+    r, proxy, _ = make(fail=WdmdDown("wdmd closed the connection"))
+    r.on_event(proxy.space, request())
+    assert proxy.calls == [("arm",)]
+    r.on_event(proxy.space, request(from_host=2))   # a later request retries the arming
+    assert proxy.calls == [("arm",), ("arm",)]
+
+
+def test_no_arming_and_no_reply_where_the_host_cannot_be_fenced():
+    r, proxy, _ = make(verdict=Verdict("the device fires late", 132.0, ""))
+    r.on_event(proxy.space, request())
+    assert proxy.calls == []
+
+
+def test_a_stale_request_arms_nothing():
+    r, proxy, _ = make()
+    r.on_event(proxy.space, request(generation=6))
+    assert proxy.calls == []
+
+
+def test_sysrq_follows_the_reply_after_the_delay(tmp_path):
+    r, proxy, clock = make(sysrq=True)
+    r.sysrq_trigger = str(tmp_path / "sysrq")
+    r.on_event(proxy.space, request(event=events.RESET | events.REBOOT))
+    assert proxy.calls[1][4] == events.RESETTING | events.REBOOTING
+    r.maybe_sysrq()
+    assert not (tmp_path / "sysrq").exists()
+    clock[0] += 25
+    r.maybe_sysrq()
+    assert (tmp_path / "sysrq").read_bytes() == b"b"
