@@ -7,6 +7,7 @@ device (this host and its lockspaces) is healthy; fencing that target is what wo
 """
 
 from . import bounded
+from .address import escaped, shown_name
 from .errors import FenceError
 from .hoststate import HostState
 from .lease import LeaseReader, LeaseReadError
@@ -29,12 +30,14 @@ def monitor(proxy, lockspaces, targets=()):
             continue
         if space.adding:
             raise FenceError("this host's sanlock daemon is still joining lockspace %s: retry "
-                             "in a few seconds" % name)
+                             "in a few seconds" % shown_name(name))
         if space.removing:
-            raise FenceError("this host's sanlock daemon is leaving lockspace %s" % name)
+            raise FenceError("this host's sanlock daemon is leaving lockspace %s"
+                             % shown_name(name))
         _check_storage_readable(space)
         lines.append("lockspace %s joined as host id %d (%s:%d)"
-                     % (name, space.host_id, space.path, space.offset))
+                     % (shown_name(name), space.host_id, shown_path(space.path),
+                        space.offset))
     if problems:
         raise not_joined_error(problems, joined, "this host cannot fence through it")
     for target in targets:
@@ -45,6 +48,12 @@ def monitor(proxy, lockspaces, targets=()):
 
 
 STORAGE_CHECK_SECONDS = 10.0    # a stalled path fails monitor, inside Pacemaker's 20 s
+SANLK_PATH_LEN = 1024           # sanlock's limit of a lockspace path: shown whole
+
+
+def shown_path(path):
+    """A lockspace path from this host's daemon (whoever added the lockspace chose it)."""
+    return shown_name(path, limit=SANLK_PATH_LEN)
 
 
 def _check_storage_readable(space):
@@ -52,10 +61,11 @@ def _check_storage_readable(space):
     reader = LeaseReader(space.name, space.path, space.offset)
     try:
         bounded.call(reader.check_readable, STORAGE_CHECK_SECONDS,
-                     "a read of lockspace %s at %s" % (space.name, space.path))
+                     "a read of lockspace %s at %s" % (shown_name(space.name),
+                                                       shown_path(space.path)))
     except (LeaseReadError, bounded.CallTimeout) as err:
         raise FenceError("this host cannot read lockspace %s's leases, so it cannot prove a "
-                         "fence: %s" % (space.name, err)) from None
+                         "fence: %s" % (shown_name(space.name), escaped(err))) from None
 
 
 def describe_target(proxy, target, own_host_id):

@@ -12,6 +12,7 @@ import time
 from collections import namedtuple
 
 from . import bounded
+from .address import shown_name
 from .errors import FenceError
 from .hoststate import HostView
 
@@ -128,7 +129,7 @@ class Proxy:
 
     def _get_hosts(self, lockspace, host_id, retry_seconds):
         deadline = time.monotonic() + retry_seconds
-        doing = "reading the hosts of lockspace %s" % lockspace
+        doing = "reading the hosts of lockspace %s" % shown_name(lockspace)
         while True:
             try:
                 return self._call(doing, self.sanlock.get_hosts, lockspace.encode("utf-8"),
@@ -139,11 +140,11 @@ class Proxy:
                     raise
                 if code == errno.ENOENT:
                     raise NotJoined("this host's sanlock daemon has not joined lockspace %s "
-                                    "(or has just left it)" % lockspace) from None
+                                    "(or has just left it)" % shown_name(lockspace)) from None
                 if time.monotonic() >= deadline:
                     raise NotReady("this host's sanlock daemon has joined lockspace %s but has "
                                    "not checked its hosts yet: retry in a few seconds"
-                                   % lockspace) from None
+                                   % shown_name(lockspace)) from None
                 time.sleep(0.2)
 
     def host(self, lockspace, host_id, retry_seconds=5.0):
@@ -161,7 +162,7 @@ class Proxy:
     # -- events ---------------------------------------------------------------------
 
     def register_events(self, lockspace):
-        return self._call("registering for events of lockspace %s" % lockspace,
+        return self._call("registering for events of lockspace %s" % shown_name(lockspace),
                           self.sanlock.reg_event, lockspace.encode("utf-8"))
 
     def read_events(self, fd):
@@ -191,19 +192,20 @@ class Proxy:
         clearing flag per call)."""
         for flag, what in ((self.sanlock.SETEV_CLEAR_HOSTID, "bit"),
                            (self.sanlock.SETEV_CLEAR_EVENT, "event")):
-            self._call("withdrawing the reset request (%s) in lockspace %s" % (what, lockspace),
+            self._call("withdrawing the reset request (%s) in lockspace %s"
+                       % (what, shown_name(lockspace)),
                        self.sanlock.set_event, lockspace.encode("utf-8"), host_id, generation,
                        0, 0, flag)
 
     def send_event(self, lockspace, host_id, generation, event):
         try:
-            self._call("sending the reset request in lockspace %s" % lockspace,
+            self._call("sending the reset request in lockspace %s" % shown_name(lockspace),
                        self.sanlock.set_event, lockspace.encode("utf-8"), host_id,
                        generation, event)
         except ProxyError as err:
             if err.errno == errno.EBUSY:
                 raise EventSlotBusy("lockspace %s's event slot on this host holds another "
-                                    "kind of event" % lockspace) from None
+                                    "kind of event" % shown_name(lockspace)) from None
             raise
 
     def send_reply(self, lockspace, host_id, generation, event, data=0):

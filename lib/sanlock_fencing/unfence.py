@@ -11,6 +11,7 @@ fenceable, so that Pacemaker keeps it from running resources.
 
 import time
 
+from .address import shown_name
 from .errors import FenceError, UsageError
 from . import watchdog_check
 from .resetd_protocol import RESETD_MAX_LOCKSPACES, ResetdClient
@@ -19,6 +20,7 @@ from .sync_state import StateFile
 
 DEFAULT_WAIT = 40.0   # waiting for a lockspace being joined or sanlk-resetd starting; below
                       # Pacemaker's default 60 s action timeout
+REASON_LIMIT = 1000   # sanlk-resetd's and resetd_sync's reasons: escaped, cut only if absurd
 
 
 def addresses_this_host(proxy, targets):
@@ -58,15 +60,16 @@ class _Check:
             if space is None or space.removing:
                 waiting[target] = ("this host's sanlock daemon has not joined lockspace %s: "
                                    "join it before the cluster starts (the storage must be "
-                                   "reachable)" % target.lockspace)
+                                   "reachable)" % shown_name(target.lockspace))
             elif space.host_id != target.host_id:
                 raise UsageError("the address names host id %d in lockspace %s, but this "
                                  "host holds host id %d there: check the address (or "
                                  "pcmk_host_map) for this node"
-                                 % (target.host_id, target.lockspace, space.host_id))
+                                 % (target.host_id, shown_name(target.lockspace),
+                                    space.host_id))
             elif space.adding:
                 waiting[target] = ("this host's sanlock daemon is still joining lockspace %s"
-                                   % target.lockspace)
+                                   % shown_name(target.lockspace))
             else:
                 ready.append(target)
         if not ready:
@@ -82,14 +85,15 @@ class _Check:
         for target in ready:
             if target.lockspace in result.registered:
                 done[target] = ("%s is watched by sanlk-resetd: this host can be fenced "
-                                "through it" % target)
+                                "through it" % shown_name(target))
                 continue
-            reason = result.pending.get(target.lockspace) or result.problem or "not registered"
+            reason = shown_name(result.pending.get(target.lockspace) or result.problem or
+                                "not registered", limit=REASON_LIMIT)
             if target.lockspace in result.over_limit:
                 raise FenceError("%s cannot be watched: sanlk-resetd watches at most %d "
                                  "lockspaces and that many are registered already; this "
                                  "host could not be fenced through it"
-                                 % (target, self.capacity))
+                                 % (shown_name(target), self.capacity))
             waiting[target] = reason
         return done, waiting
 
@@ -114,7 +118,7 @@ def unfence(proxy, targets, wait=DEFAULT_WAIT, client=None, state_file=None,
             for reason in waiting.values():
                 if reason not in reasons:
                     reasons.append(reason)
-            names = ",".join(str(t) for t in targets if t in waiting)
+            names = ",".join(shown_name(t) for t in targets if t in waiting)
             raise FenceError("this host cannot be made fenceable through %s: %s"
                              % (names, "; ".join(reasons)))
         sleep(1.0)

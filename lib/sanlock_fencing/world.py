@@ -11,13 +11,14 @@ evidence store.
 import time
 
 from . import bounded
+from .address import shown_name
 from .errors import FenceError, UsageError
 from .evidence import Look, Read
 from .lease import LeaseReader
 
 
 def joined_names(joined):
-    return ", ".join(sorted(joined)) or "none"
+    return ", ".join(shown_name(name) for name in sorted(joined)) or "none"
 
 
 def not_joined_error(names, joined, advice):
