@@ -373,6 +373,16 @@ class SimCluster:
             self.arm_standin(host_id, names, watchdog_delay)
         return h.procs["resetd"].pid
 
+    def start_responder(self, host_id, sysfs=None, verdict="can be fenced", extra=()):
+        """Make host_id fenceable through the project's own responder instead of
+        sanlk-resetd (watchdog hosts only: it answers nothing without wdmd petting a
+        device). Returns once it answers in every lockspace the host joined, having
+        logged `verdict` ("can be fenced" or "cannot be fenced")."""
+        h = self.host(host_id)
+        h.start_responder(sysfs, extra)
+        h.wait_responder(sorted(h.lockspaces), verdict)
+        return h.procs["responder"].pid
+
     def arm_standin(self, host_id, lockspaces=None, delay=0.0):
         h = self.host(host_id)
         if h.standin is not None:

@@ -45,6 +45,7 @@ LIB = os.path.join(ROOT, "lib")
 # the host services from the source tree, as their installed commands run them
 SYNC = ["-m", "sanlock_fencing.resetd_sync"]
 WITNESS = ["-m", "sanlock_fencing.witness"]
+RESPONDER = ["-m", "sanlock_fencing.responder"]
 RESETD_SOCKET = "/run/sanlk-resetd/sanlk-resetd.sock"
 WDMD_SOCKET = "/run/wdmd/wdmd.sock"
 RESETTING, REBOOTING = 0x2, 0x8
@@ -259,6 +260,38 @@ class SimHost:
     def start_witness(self):
         self.stop("witness")
         self._spawn("witness", [SYS_PYTHON] + WITNESS + ["-i", "0.5"])
+
+    def start_responder(self, sysfs=None, extra=()):
+        """fence-sanlock-vdsm-responder, the project's own target side, polling every 0.5 s.
+        sysfs: the watchdog sysfs directory it reads (default: an empty one of this host,
+        so that the test machine's own devices never count); /proc/sysrq-trigger is
+        always replaced by a file in the log directory (it would reboot the test machine).
+        Returns at once; wait_responder() waits for its registrations."""
+        self.stop("responder")
+        if sysfs is None:
+            sysfs = os.path.join(self.log_dir, "sysfs-watchdog")
+            os.makedirs(sysfs, exist_ok=True)
+        self.sysrq_file = os.path.join(self.log_dir, "sysrq-trigger")
+        argv = [SYS_PYTHON] + RESPONDER + ["-i", "0.5", "--watchdog-sysfs", sysfs,
+                                           "--sysrq-trigger", self.sysrq_file] + list(extra)
+        self._spawn("responder", argv)
+
+    def responder_log(self):
+        try:
+            with open(self.log("responder"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_responder(self, lockspaces, verdict="can be fenced", timeout=30):
+        """Until the responder says `verdict` and answers in every one of lockspaces."""
+        def ready():
+            self._died("responder")
+            text = self.responder_log().rsplit("=== ", 1)[-1]
+            return ("this host %s" % verdict) in text and all(
+                "answering reset requests in lockspace %s " % ls in text for ls in lockspaces)
+        wait_for(ready, timeout, 0.1, "the responder of host %d to answer in %s (%s)"
+                 % (self.host_id, list(lockspaces), verdict))
 
     # -- faults -----------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ Where it differs, and why:
 - It refuses to start while a sanlk-resetd answers on its socket: two responders
   would both answer, one of them perhaps without a watchdog (-w 0).
 
-(About 300 lines: the wdmd connection, the registrations, the request rule and the
+(About 400 lines: the wdmd connection, the registrations, the request rule and the
 command line, each logged once per change so the journal stays readable.)
 """
 

@@ -1,0 +1,132 @@
+"""The project's own responder (fence-sanlock-vdsm-responder) against the real watchdog
+chain: real wdmd petting a fake device of the host's own (its fire resets the whole
+simulated machine), the real `sanlock daemon -w 1`, at io_timeout 3; no sanlk-resetd on
+the target. Requesters: this agent, and Debian's `sanlk-reset`.
+"""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import assert_one_line_error
+from simcluster import wait_for
+
+pytestmark = pytest.mark.slow
+IO = 3
+RESETTING = 0x2
+
+
+def off(cluster, proxy, target=3):
+    return cluster.agent(proxy, ["-o", "off", "-a", "%s:%d" % (cluster.lockspace, target)])
+
+
+def fake_itco(path, timeout=60):
+    """A sysfs watchdog directory holding one iTCO_wdt device, as an unpatched wdmd
+    leaves it (timeout 60: it fires 120 s after its last ping)."""
+    device = os.path.join(str(path), "watchdog0")
+    os.makedirs(device)
+    for name, value in (("identity", "iTCO_wdt"), ("timeout", str(timeout)),
+                        ("dev", "250:0"), ("state", "active")):
+        with open(os.path.join(device, name), "w") as f:
+            f.write(value + "\n")
+    return str(path)
+
+
+def test_the_agent_fences_a_host_running_the_responder(make_cluster):
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    cluster.start_responder(3)
+    result = off(cluster, 1)
+    ended = time.monotonic()
+    assert result.returncode == 0, result.stderr
+    host = cluster.host(3)
+    fires = host.fires()
+    assert len(fires) == 1 and fires[0]["mono"] < ended       # reset before success
+    assert not host.machine.processes()
+    log = host.responder_log()
+    assert "watchdog armed (wdmd confirmed" in log
+    assert log.index("watchdog armed") < log.index("replied RESETTING")
+
+
+def test_sanlk_reset_gets_resetting_from_the_responder(make_cluster):
+    """Debian's requester, unchanged: `sanlk-reset reset LS:ID` sends generation 0 and
+    waits for RESETTING from the target, then for its lease to be DEAD."""
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    cluster.start_responder(3)
+    host1 = cluster.host(1)
+    argv = host1.machine.command_prefix() + ["sanlk-reset", "-D", "reset",
+                                             "%s:3" % cluster.lockspace]
+    proc = subprocess.Popen(argv, env=cluster.env(1), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: cluster.read_leader(3)["extra2"] & RESETTING, 60, 0.2,
+                 "the responder's reply on storage")
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "host resetting in ls %s:3" % cluster.lockspace in out, out
+    assert proc.returncode == 0, out
+    assert cluster.host(3).fires()
+
+
+def test_an_itco_device_that_fires_late_is_refused(make_cluster, tmp_path):
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    host = cluster.host(3)
+    cluster.start_responder(3, sysfs=fake_itco(tmp_path / "sysfs"), verdict="cannot be fenced")
+    log = host.responder_log()
+    assert "iTCO_wdt" in log and "only after two timeouts" in log, log
+    result = off(cluster, 1)
+    assert "never acknowledged" in assert_one_line_error(result)
+    assert not cluster.read_leader(3)["extra2"] & RESETTING
+    assert "not answering, this host cannot be fenced" in host.responder_log()
+    assert not host.fires() and host.machine.running
+
+
+def test_no_watchdog_in_use_is_refused(make_cluster):
+    """A host without wdmd: the responder runs, says why it cannot answer, and a request
+    gets no reply."""
+    cluster = make_cluster(hosts=3, io_timeout=IO)
+    host = cluster.host(3)
+    cluster.start_responder(3, verdict="cannot be fenced")
+    assert "wdmd" in host.responder_log()
+    cluster.set_event(1, 3)
+    wait_for(lambda: "not answering, this host cannot be fenced" in host.responder_log(),
+             60, 0.5, "the responder to refuse the request")
+    time.sleep(4 * IO)              # two renewals: a reply would be on storage by now
+    assert not cluster.read_leader(3)["extra2"] & RESETTING
+    assert host.alive("responder")
+
+
+def test_it_refuses_to_start_beside_sanlk_resetd(make_cluster):
+    cluster = make_cluster(hosts=2, io_timeout=IO, watchdog={2: "real"})
+    host = cluster.host(2)
+    host.start_resetd()
+    host.start_responder()
+    assert host.procs["responder"].wait(30) == 3
+    log = host.responder_log()
+    assert "sanlk-resetd is running on this host" in log and "systemctl disable" in log, log
+    assert "Traceback" not in log
+
+
+def test_it_follows_joins_leaves_and_daemon_restarts(make_cluster):
+    """Registrations only (no watchdog needed, so io_timeout 1): a lockspace joined later is
+    answered in, one left is dropped, and after a daemon restart every lockspace is
+    registered again."""
+    cluster = make_cluster(hosts=2, io_timeout=1, witness=False)
+    host = cluster.host(2)
+    cluster.start_responder(2, verdict="cannot be fenced")
+    second = cluster.add_lockspace()
+    host.wait_responder([cluster.lockspace, second], "cannot be fenced")
+    cluster.leave_lockspace(2, second)
+    wait_for(lambda: "no longer answering in lockspace %s" % second in host.responder_log(),
+             30, 0.2, "the responder to drop the lockspace it left")
+    before = host.responder_log().count("answering reset requests in lockspace %s "
+                                        % cluster.lockspace)
+    cluster.restart_daemon(2)
+    wait_for(lambda: host.responder_log().count("answering reset requests in lockspace %s "
+                                                % cluster.lockspace) > before,
+             60, 0.5, "the responder to register again after the daemon restart")
+    assert host.alive("responder") and "Traceback" not in host.responder_log()
