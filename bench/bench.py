@@ -320,7 +320,7 @@ def fault_run(name, io=3):
         run["device"] = device_record(cluster.host(3), start)
         fires = [e["t"] for e in run["device"] if e["event"] == "fire" and e["t"] > 0]
         run["fire"] = fires[0] if fires else None
-        run["goal_s"] = (BOUND + timing.renewal_interval(io) + timing.PACE_SLACK
+        run["goal_s"] = (BOUND + timing.renewal_interval(io) + timing.renewal_lateness(io)
                          if kind == "watchdog" else POWER_TIMEOUT + 5)
     except Exception:
         run["error"] = traceback.format_exc(limit=6)
@@ -460,7 +460,8 @@ def main():
                                        " BENCH_ARGS='%s'" % " ".join(sys.argv[1:])),
             "settings": {"runs": runs, "io_timeouts": io_timeouts, "jobs": args.jobs,
                          "bound_s": BOUND, "power_timeout_s": POWER_TIMEOUT,
-                         "pace_slack_s": timing.PACE_SLACK, "standin_delay_s": STANDIN_DELAY,
+                         "renewal_lateness_s": {io: timing.renewal_lateness(io) for io in io_timeouts},
+                         "standin_delay_s": STANDIN_DELAY,
                          "sections": sections},
             "load_at_start": os.getloadavg()}
     jobs = []

@@ -414,8 +414,8 @@ def faults_section(data, bound):
              "lease; for the broken watchdog the fault's moment is the reply on storage (the "
              "arming that did not work). Goal: a failure (exit 1) within power_timeout + 5 s "
              "of the fault; for the broken watchdog within the bound + one renewal interval + "
-             "the pace slack (%.0f + 2*io + %.1f s) of the reply."
-             % (data["settings"]["power_timeout_s"], bound, data["settings"]["pace_slack_s"]),
+             "the lateness sanlock allows a healthy renewal (%.0f + 2*io + %s s) of the reply."
+             % (data["settings"]["power_timeout_s"], bound, _lateness(data)),
              ""]
     rows = []
     for r in runs_of(data, "faults"):
@@ -490,12 +490,21 @@ def write(data, path):
         handle.write("\n".join(lines))
 
 
+def _lateness(data):
+    """The renewal lateness the runs allowed (older results recorded the pace slack)."""
+    settings = data["settings"]
+    if "renewal_lateness_s" in settings:
+        return "/".join("%.1f" % v for _io, v in sorted(settings["renewal_lateness_s"].items(),
+                                                         key=lambda kv: int(kv[0])))
+    return "%.1f" % settings["pace_slack_s"]
+
+
 def explanation(data):
     """What the numbers mean, written once here so that the text follows the data."""
     return ["## How to read it", "",
             "- The agent proves a reset by the watchdog bound: the reply it saw arrive, then "
-            "the bound, then the renewal the target would have written at the pace it kept "
-            "had its watchdog failed (lib/sanlock_fencing/judge.py, `renewal_due`). Its exit "
+            "the bound, then the renewal the target would have written, late by all that sanlock "
+            "allows a healthy renewal, had its watchdog failed (lib/sanlock_fencing/judge.py, `renewal_due`). Its exit "
             "therefore comes shortly after `bound`, and always well after the fire, which "
             "lands about 70 s after resetd armed the watchdog, itself one renewal before the "
             "reply reached the storage.",
