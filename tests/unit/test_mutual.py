@@ -16,6 +16,7 @@ from sanlock_fencing import events, mutual, timing
 from sanlock_fencing.address import Target
 from sanlock_fencing.errors import FenceError
 from sanlock_fencing.evidence import Read
+from sanlock_fencing.fence import FenceOptions, fence
 from sanlock_fencing.mutual import CHECK_WAIT, OwnHostReset
 from sanlock_fencing.proxy import JoinedLockspace
 from sanlock_fencing.world import HostWorld, place_targets
@@ -89,6 +90,16 @@ def test_a_stalled_lockspace_of_2000_hosts_costs_one_wait_and_stops_the_fence():
     assert world.reads == 1
     assert "nothing was sent" in str(err.value) and "cannot be ruled out" in str(err.value)
     assert not isinstance(err.value, OwnHostReset)
+
+
+def test_a_whole_fence_on_a_stalled_lockspace_of_2000_hosts_ends_in_seconds():
+    # the target's and this host's own records answer the first look; the rest stall
+    world = lockspace_of()
+    world.latency = {host_id: (lambda t: None) for host_id in range(4, HOSTS + 1)}
+    with pytest.raises(FenceError, match="nothing was sent") as err:
+        fence(world, [Target(LS, 3)], FenceOptions(power_timeout=10))
+    assert not isinstance(err.value, OwnHostReset)
+    assert world.t <= CHECK_WAIT and world.sent == []
 
 
 def test_the_wait_never_passes_the_fences_deadline():
