@@ -29,8 +29,9 @@ from .world import place_targets
 # mutual_guard:  wait before fencing a host with a lower host id, watching for its own
 #                request for this host (two nodes fencing each other: one survives)
 FenceOptions = namedtuple("FenceOptions", "resource_mode sysrq_reboot power_timeout "
-                                          "fire_timeout mutual_guard",
-                          defaults=(False, False, 0, timing.DEFAULT_FIRE_TIMEOUT, False))
+                                          "fire_timeout mutual_guard")
+# defaults set this way rather than namedtuple(defaults=): Python 3.6 (EL8) has no such
+FenceOptions.__new__.__defaults__ = (False, False, 0, timing.DEFAULT_FIRE_TIMEOUT, False)
 
 FenceResult = namedtuple("FenceResult", "already_off proof")
 
