@@ -23,7 +23,7 @@ io_timeout 1) and is stopped before the tests look at what it recorded:
 | node5 | 5    | topology: 1 = a power device that works, 2 = `sanlock-b`        | success by level 1; sanlock never asked |
 | node6 | 6    | a CIB node never seen: the DC fences it by itself (startup-fencing, stonith-timeout) | success |
 | node7 | 7    | device `sanlock-short` with pcmk_reboot_timeout=10: Pacemaker kills the agent after 10 s; the admin raises the timeout and retries | failure, then success: the reset sent before the kill is proven from storage |
-| node8 | 8    | one device per node: `ip=LOCKSPACE:8`, pcmk_host_list=node8, pcmk_host_argument=none | success |
+| node8 | 8    | one device per node: `ip=LOCKSPACE:8`, pcmk_host_map=node8:8 (the lease's host name is not node8) | success |
 | (host 9's name) | 9 | device `sanlock-byname`, made with the README's pcs commands: no map, dynamic-list from the agent's list of sanlock host names | success |
 
 The power devices are fence_dummy (fence-agents): `type=fail` with power_timeout=1 fails in
@@ -143,9 +143,10 @@ def configure(node, ls, ls_b, status_file):
     # "ip" is the current name of the same option ("ipaddr" is deprecated in the metadata)
     node.cibadmin_create("resources", stonith_primitive("sanlock-b", AGENT, dict(
         ip=ls_b, pcmk_host_map="node5:5", **timeouts)))
-    # the host id in the address: Pacemaker must not pass the node name as port
+    # the host id in the address: a node name beside it must be that lease's host name,
+    # which node8's is not (README): the map makes the port the host id, taken as given
     node.cibadmin_create("resources", stonith_primitive("sanlock-node8", AGENT, dict(
-        ip="%s:8" % ls, pcmk_host_list="node8", pcmk_host_argument="none", **timeouts)))
+        ip="%s:8" % ls, pcmk_host_map="node8:8", **timeouts)))
     # too short for a fence: Pacemaker kills the agent after its request went out
     node.cibadmin_create("resources", stonith_primitive("sanlock-short", AGENT, dict(
         ipaddr=ls, pcmk_host_map="node7:7", pcmk_off_timeout=10, pcmk_reboot_timeout=10)))
