@@ -106,14 +106,17 @@ class EvidenceStore:
         self.path = os.path.abspath(path)
         self.domain = clock_domain()
         self._warned = set()
+        self._told_not_root = False
 
     # -- public interface ------------------------------------------------------------------
 
     def save(self, ev, writer):
         """Keep ev as what `writer` saw; False (logged) when nothing could be kept."""
         if os.geteuid() != 0:
-            log.debug("not keeping the evidence of %s: only root keeps evidence (this "
-                      "process runs as uid %d)", ev, os.geteuid())
+            if not self._told_not_root:     # once: a fence saves at every step
+                self._told_not_root = True
+                log.debug("not keeping the evidence of %s: only root keeps evidence (this "
+                          "process runs as uid %d)", ev, os.geteuid())
             return False
         name = self._file_name(ev.host_id, ev.generation, writer)
         data = json.dumps({"clock": self.domain, "writer": writer, "saved": time.time(),
