@@ -25,6 +25,8 @@ documentation; everything that decides anything lives in this package:
 - resetd_sync:     host service: keep sanlk-resetd watching the joined lockspaces
 - resetd_protocol, sync_state, sync_plan: its pieces
 - watchdog_check:  is this host's watchdog in use (wdmd --dump)
+- responder:       host service: answer reset requests itself (instead of sanlk-resetd)
+- wdmd, watchdog_fire: its pieces: wdmd's client API; would an arming fire in time
 - service:         what the host services share
 - progress:        what a person at a terminal sees while a fence runs
 """
