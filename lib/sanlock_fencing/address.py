@@ -17,6 +17,8 @@ MAX_LOCKSPACE_NAME_BYTES = 48   # sanlock's SANLK_NAME_LEN, part of the on-disk 
 MIN_HOST_ID = 1
 MAX_HOST_ID = 2000              # sanlock's limit (512-byte sectors, 1M alignment)
 
+ASCII_DIGITS = frozenset("0123456789")
+
 ADDRESS_FORMS = "LOCKSPACE:HOST_ID[,LOCKSPACE:HOST_ID...] or LOCKSPACE with port=HOST_ID"
 
 
@@ -86,7 +88,9 @@ class Target:
 def parse_host_id(text, what="host id", where=""):
     """Return text as a host id, or raise UsageError naming the bad value."""
     value = text.strip()
-    if not value.isascii() or not value.isdigit() or \
+    # ASCII digits only: isdigit() also takes other scripts' digits, which int() reads
+    # ('\u0663' is 3). Not str.isascii(): it is Python 3.7+, EL8's platform Python is 3.6.
+    if not value or not set(value) <= ASCII_DIGITS or \
             not MIN_HOST_ID <= int(value) <= MAX_HOST_ID:
         raise UsageError("invalid %s %s%s: expected an integer from %d to %d"
                          % (what, shown(text), where, MIN_HOST_ID, MAX_HOST_ID))

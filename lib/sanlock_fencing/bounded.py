@@ -3,7 +3,7 @@
 A SIGSTOPped sanlock daemon accepts a connection and never answers; a stalled
 storage path blocks a read for as long as it stalls. Neither may hold the agent
 past its bound, so every such call runs in a worker thread and the caller waits
-for it only until the deadline (the sanlock binding and os.preadv release the GIL
+for it only until the deadline (the sanlock binding and os.readv release the GIL
 while they block). A call that misses its deadline is abandoned, not cancelled:
 its thread stays blocked until the call returns, and the process exits without
 waiting for it (daemon threads).

@@ -125,7 +125,12 @@ class LeaseReader:
         except OSError as err:
             raise LeaseReadError(self._describe_os_error(err)) from None
         try:
-            count = os.preadv(fd, [buffer], position)
+            # lseek + readv, not preadv (Python 3.7+; EL8's platform Python is 3.6) and
+            # not pread: pread reads into a buffer of its own, not page aligned, which
+            # O_DIRECT refuses (EINVAL). The descriptor is this call's alone, so nothing
+            # moves its offset between the two calls. readv releases the GIL as preadv did.
+            os.lseek(fd, position, os.SEEK_SET)
+            count = os.readv(fd, [buffer])
         except OSError as err:
             raise LeaseReadError(self._describe_os_error(err)) from None
         finally:

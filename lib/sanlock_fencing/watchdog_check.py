@@ -21,12 +21,19 @@ from . import timing
 DUMP_TIMEOUT = 5.0
 
 
+def _wdmd_dump(run):
+    # Pipes and universal_newlines spelled out: run()'s capture_output= and text= are
+    # Python 3.7+, and EL8's platform Python is 3.6.
+    return run(["wdmd", "--dump"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+               universal_newlines=True, timeout=DUMP_TIMEOUT)
+
+
 def check(expected_fire_timeout=None, run=subprocess.run):
     """None when the watchdog is in use; otherwise the reason it is not."""
     if expected_fire_timeout is None:
         expected_fire_timeout = timing.configured_fire_timeout()
     try:
-        done = run(["wdmd", "--dump"], capture_output=True, text=True, timeout=DUMP_TIMEOUT)
+        done = _wdmd_dump(run)
     except FileNotFoundError:
         return "wdmd is not installed: this host has no watchdog daemon"
     except subprocess.TimeoutExpired:
@@ -66,7 +73,7 @@ def sanlock_uses_watchdog(run=subprocess.run):
     sanlock registered for a lockspace (it does with -w 1), False when wdmd runs without
     one, None when wdmd cannot be asked (not running, or this user may not)."""
     try:
-        done = run(["wdmd", "--dump"], capture_output=True, text=True, timeout=DUMP_TIMEOUT)
+        done = _wdmd_dump(run)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0 or not re.search(r"^wdmd \d+ ", done.stdout, re.M):

@@ -400,3 +400,17 @@ def test_whether_sanlock_uses_its_watchdog(dump, rc, uses):
     result = watchdog_check.sanlock_uses_watchdog(
         run=lambda argv, **kw: subprocess.CompletedProcess(argv, rc, dump, ""))
     assert result is uses
+
+
+def test_the_wdmd_dump_runs_for_real_under_this_python(tmp_path, monkeypatch):
+    # The fakes above accept any keyword; this one is a real `wdmd --dump` (a script on
+    # PATH) through subprocess.run, so an argument this interpreter lacks (capture_output=
+    # and text= are Python 3.7+; EL8's is 3.6) fails here under `make unit-pythons`.
+    from sanlock_fencing import watchdog_check
+    wdmd = tmp_path / "wdmd"
+    wdmd.write_text("#!/bin/sh\necho 'wdmd 12 socket_gid 0 now 5 last_keepalive 4'\n"
+                    "echo 'client 2 name sanlock_ls:3 pid 9 fd 8 dead 0 ref 1'\n")
+    wdmd.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ.get("PATH", "")))
+    assert watchdog_check.sanlock_uses_watchdog() is True
+    assert "no sanlk-resetd is connected" in watchdog_check.check(60)
