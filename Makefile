@@ -2,6 +2,8 @@
 #
 #   make deps     install the Debian packages the agent and its tests need (root)
 #   make check    deps + the whole test suite (unit tests and real sanlock daemons)
+#   make unit-pythons  the unit tests under each pyenv Python of PYTHONS (CI: 3.6 and 3.13)
+#   make metadata-ref  rewrite tests/data/metadata/fence_sanlock_vdsm.xml from the agent
 #   make demo     start a simulated 3-host cluster and fence host 3 through it
 #   make man      regenerate man/fence_sanlock_vdsm.8 from the agent's metadata
 #   make install  install the agent, its library and the man page (DESTDIR, PREFIX)
@@ -59,9 +61,9 @@ define install_missing
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 endef
 
-.PHONY: all deps check unit demo bench man install uninstall clean
+.PHONY: all deps check unit unit-pythons metadata-ref demo bench man install uninstall clean
 
-all: man
+all: man metadata-ref
 
 deps:
 	$(call install_missing,$(DEB_PACKAGES),make deps)
@@ -71,6 +73,49 @@ check: deps
 
 unit:
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit tests/test_cli.py
+
+# The unit layer under the interpreters the agent's platforms ship: 3.6 (EL8's
+# platform-python, which fence-agents uses there), 3.9 (EL9), 3.11 (Debian 12), 3.12
+# (EL10, Ubuntu 24.04), 3.13. Each comes from pyenv (PYENV_ROOT; a version like 3.6 takes
+# the newest 3.6.x there) and runs in a venv of its own under build/pythons/ with the
+# pytest of tests/unit/requirements-pytest.txt, made again when that file changes; the
+# venv keeps out whatever plugins the interpreter itself has. A Python named in PYTHONS
+# that pyenv does not have is an error, not a skip. The pure tests need neither the
+# sanlock binding nor fencing.py, which exist only for /usr/bin/python3.
+PYENV_ROOT  ?= $(HOME)/.pyenv
+PYTHONS     ?= 3.6 3.13
+PYTHONS_DIR := build/pythons
+UNIT_PYTEST := tests/unit/requirements-pytest.txt
+
+unit-pythons:
+	@set -e; for want in $(PYTHONS); do \
+	    base=$$(ls -d $(PYENV_ROOT)/versions/$$want $(PYENV_ROOT)/versions/$$want.[0-9]* \
+	            2>/dev/null | sort -V | tail -n 1); \
+	    if [ -z "$$base" ] || [ ! -x "$$base/bin/python3" ]; then \
+	        echo "make unit-pythons: no Python $$want in $(PYENV_ROOT)/versions: install it" \
+	             "(pyenv install $$want), set PYENV_ROOT, or leave it out of PYTHONS" >&2; \
+	        exit 1; fi; \
+	    venv=$(PYTHONS_DIR)/$$(basename $$base); \
+	    if ! cmp -s $(UNIT_PYTEST) $$venv/requirements-pytest.txt; then \
+	        echo "== $$venv: a venv of $$base with $(UNIT_PYTEST)"; \
+	        rm -rf $$venv; $$base/bin/python3 -m venv $$venv; \
+	        $$venv/bin/python -m pip install -q -r $(UNIT_PYTEST); \
+	        cp $(UNIT_PYTEST) $$venv/requirements-pytest.txt; fi; \
+	    echo "== tests/unit under $$($$venv/bin/python -V 2>&1) ($$base)"; \
+	    $$venv/bin/python -m pytest -q -p no:cacheprovider tests/unit; \
+	done
+
+# The agent's metadata as committed, checked by tests/test_cli.py as upstream
+# fence-agents' xml-check does: run this when the options change on purpose, and commit
+# the file. The reference is what this machine's fencing.py (Debian 12's fence-agents)
+# prints; another fence-agents version adds or words its common options differently.
+METADATA_REF := tests/data/metadata/fence_sanlock_vdsm.xml
+
+metadata-ref:
+	mkdir -p $(dir $(METADATA_REF))
+	$(PYTHON) $(AGENT) -o metadata > $(METADATA_REF).tmp
+	xmllint --noout --relaxng $(RNG) $(METADATA_REF).tmp
+	mv $(METADATA_REF).tmp $(METADATA_REF)
 
 demo: deps
 	$(PYTHON) demo/demo.py
