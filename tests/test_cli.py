@@ -1,5 +1,6 @@
 """The agent as a process, without any sanlock daemon: input handling, docs, metadata."""
 
+import difflib
 import os
 import subprocess
 
@@ -130,6 +131,23 @@ def test_checked_in_man_page_matches_the_metadata(tmp_path):
         generated += handle.read()
     with open(os.path.join(ROOT, "man", "fence_sanlock_vdsm.8")) as handle:
         assert handle.read() == generated, "man page is stale: run 'make man'"
+
+
+def test_metadata_matches_the_committed_reference():
+    # Upstream fence-agents' xml-check: the metadata is what Pacemaker, pcs and oVirt read
+    # of the agent, so a change to it shows as a reviewed diff of this file. The reference
+    # is what this machine's fencing.py prints (Debian 12's fence-agents 4.12.1).
+    reference = os.path.join(ROOT, "tests", "data", "metadata", "fence_sanlock_vdsm.xml")
+    result = run_agent(["-o", "metadata"])
+    assert result.returncode == 0, result.stderr
+    with open(reference) as handle:
+        committed = handle.read()
+    diff = "".join(difflib.unified_diff(committed.splitlines(True),
+                                        result.stdout.splitlines(True),
+                                        "committed", "fence_sanlock_vdsm -o metadata"))
+    assert not diff, ("the agent's metadata differs from %s; if the options changed on "
+                      "purpose, run 'make metadata-ref' (and 'make man') and commit both:\n%s"
+                      % (os.path.relpath(reference, ROOT), diff))
 
 
 def test_help_explains_the_address_forms():
