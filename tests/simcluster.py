@@ -108,6 +108,7 @@ class SimCluster:
         self.watchdog = None
         self._lockspaces = {}
         self._hosts = {}
+        self._machines = []             # add_machine(): machines that are no host id's own
         self._started = self._stopped = False
         self.timings = {}
 
@@ -208,7 +209,7 @@ class SimCluster:
         self._stopped = True
         atexit.unregister(self.stop)
         errors = []
-        for h in self._hosts.values():
+        for h in list(self._hosts.values()) + self._machines:
             try:
                 if h.standin is not None:
                     h.standin.stop()
@@ -227,10 +228,12 @@ class SimCluster:
             raise SimClusterError("stop() left something behind: %s" % "; ".join(errors))
 
     def recorded_pids(self):
-        return [pid for h in self._hosts.values() for pid in h.machine.pids()]
+        return [pid for h in list(self._hosts.values()) + self._machines
+                for pid in h.machine.pids()]
 
     def alive_pids(self):
-        return [p.pid for h in self._hosts.values() for p in h.machine.records if p.alive()]
+        return [p.pid for h in list(self._hosts.values()) + self._machines
+                for p in h.machine.records if p.alive()]
 
     def __repr__(self):
         return "<SimCluster %s hosts %s workdir %s>" % (self.lockspace, self.host_ids,
@@ -253,15 +256,28 @@ class SimCluster:
             import grp
             os.chown(ls.backing, -1, grp.getgrnam(self.lease_group).gr_gid)
             os.chmod(ls.backing, 0o660)
+        self._write_fresh_leases(ls)
+        self._lockspaces[name] = ls
+        return ls
+
+    @staticmethod
+    def _write_fresh_leases(ls):
         # -o: the io_timeout written into the fresh leases
-        argv = ["sanlock", "direct", "init", "-s", "%s:0:%s:0" % (name, ls.backing),
-                "-o", str(io_timeout)] + ls.geometry_args()
+        argv = ["sanlock", "direct", "init", "-s", "%s:0:%s:0" % (ls.name, ls.backing),
+                "-o", str(ls.io_timeout)] + ls.geometry_args()
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         if r.returncode != 0 or "init done 0" not in r.stdout:
             raise SimClusterError("%s failed (rc %d): %s %s"
                                   % (" ".join(argv), r.returncode, r.stdout, r.stderr))
-        self._lockspaces[name] = ls
-        return ls
+
+    def reinit_lockspace(self, lockspace=None):
+        """Write the lockspace afresh under the same name and file (as a recovery of an
+        ids volume does): every lease FREE, generation 0. Every host must have left it."""
+        ls = self._ls(lockspace)
+        if ls.members:
+            raise SimClusterError("lockspace %s still has hosts %s: they leave it first"
+                                  % (ls.name, sorted(ls.members)))
+        self._write_fresh_leases(ls)
 
     def _join(self, lockspace, host_ids, timeout=None):
         ls = self._ls(lockspace)
@@ -348,6 +364,39 @@ class SimCluster:
                                   % (host_id, ls.name, r.stdout, r.stderr))
         h.lockspaces.discard(ls.name)
         ls.members.discard(host_id)
+
+    # ------------------------------------------------------------------ other machines
+
+    def add_machine(self, name, host_id, monotonic=100):
+        """Boot another machine, with no host id of the cluster's own: its daemon runs with
+        host name `name` (-e), and join_machine() joins it with host_id (taking over that
+        id: sanlock lets a machine take an id whose record is FREE or has its own name at
+        once, another name's after host_dead_seconds unchanged). monotonic: what its clock
+        reads at boot (default low: a clock of its own, below the cluster's hosts').
+        Returns its SimHost; stop() powers it off."""
+        machine = SimHost(self, host_id, None, name=name, label="m%d" % (len(self._machines)
+                                                                         + 1))
+        self._machines.append(machine)
+        machine.boot(monotonic)
+        return machine
+
+    def join_machine(self, machine, lockspace=None, timeout=None):
+        """add_lockspace on machine (add_machine) with its host id; returns the generation
+        it acquired. Blocks as sanlock does (host_dead_seconds for another name's id)."""
+        ls = self._ls(lockspace)
+        spec = "%s:%d:%s:0" % (ls.name, machine.host_id, machine.lease_path(ls))
+        argv = ["sanlock", "client", "add_lockspace", "-s", spec, "-o", str(ls.io_timeout)]
+        r = subprocess.run(argv, env=machine.env, capture_output=True, text=True,
+                           timeout=timeout or 120 + 30 * ls.io_timeout)
+        m = re.search(r"done (-?\d+)", r.stdout or "")
+        if r.returncode != 0 or not m or int(m.group(1)) != 0:
+            raise SimClusterError("machine %s: add_lockspace %s failed (rc %s): %s %s\n%s"
+                                  % (machine.name, spec, r.returncode, r.stdout, r.stderr,
+                                     log_tail(machine.log("daemon"))))
+        machine.lockspaces.add(ls.name)
+        generation = self.read_leader(machine.host_id, ls.name)["owner_generation"]
+        machine.generations[ls.name] = generation
+        return generation
 
     # ------------------------------------------------------------------ the target side
 

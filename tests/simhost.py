@@ -99,21 +99,25 @@ class SimHost:
     device that never fires), or "daemon-w0": a real device and wdmd, but the sanlock
     daemon runs -w 0 (Debian's default), so nothing ever asks wdmd to open the device."""
 
-    def __init__(self, cluster, host_id, kind=None):
+    def __init__(self, cluster, host_id, kind=None, name=None, label=None):
+        """name: the daemon's -e host name (default: one per host id of the cluster);
+        label: what names this machine's directories, storage view and cgroup (default:
+        its host id): another machine may claim a host id of the cluster (add_machine)."""
         self.cluster = cluster
         self.host_id = host_id
         self.kind = kind
-        self.name = "%s-%s-h%d" % (cluster.name_prefix, cluster.uid, host_id)
-        self.run_dir = os.path.join(cluster.workdir, "run%d" % host_id)
-        self.log_dir = os.path.join(cluster.workdir, "logs%d" % host_id)
+        tag = "%d" % host_id if label is None else label
+        self.name = name or "%s-%s-h%s" % (cluster.name_prefix, cluster.uid, tag)
+        self.run_dir = os.path.join(cluster.workdir, "run%s" % tag)
+        self.log_dir = os.path.join(cluster.workdir, "logs%s" % tag)
         os.makedirs(self.log_dir, exist_ok=True)
         self.env = dict(os.environ, SANLOCK_RUN_DIR=self.run_dir,
                         PYTHONPATH=os.pathsep.join(filter(None, [LIB, os.environ.get(
                             "PYTHONPATH")])))
-        self.view = "h%d" % host_id
+        self.view = "h%s" % tag
         cluster.storage.add_view(self.view)
-        self.machine = Machine("%s-h%d" % (cluster.uid, host_id),
-                               workdir=os.path.join(cluster.workdir, "machine%d" % host_id))
+        self.machine = Machine("%s-h%s" % (cluster.uid, tag),
+                               workdir=os.path.join(cluster.workdir, "machine%s" % tag))
         self.device = None
         if kind in ("real", "broken", "daemon-w0"):
             self.device = cluster.watchdog.add_device(
@@ -153,9 +157,10 @@ class SimHost:
 
     # -- boot -------------------------------------------------------------------------
 
-    def boot(self):
-        """Power on: a fresh machine (new clock), wdmd if it has a device, the daemon."""
-        self.machine.boot()
+    def boot(self, monotonic=None):
+        """Power on: a fresh machine (new clock; monotonic: what it reads at boot, see
+        Machine.boot), wdmd if it has a device, the daemon."""
+        self.machine.boot(monotonic)
         if self.device:
             self._spawn("wdmd", ["wdmd", "-D", "-H", "0", "-G", "root", "-w", self.device])
             wait_for(lambda: os.path.exists(self.machine.path(WDMD_SOCKET))
