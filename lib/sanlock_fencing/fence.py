@@ -168,14 +168,15 @@ class Fence:
                 self.world.sleep(timing.POLL_INTERVAL)
 
     def check_not_being_reset(self):
-        mutual.check_not_being_reset(self.world, self.placed, self.own_generation)
+        mutual.check_not_being_reset(self.world, self.placed, self.own_generation,
+                                     deadline=self.deadline)
 
     def guard(self):
         io = max(ev.io_timeout for ev in self.leases)
         self.step("mutual_guard: waiting %d s before fencing a host with a lower host id, in "
                   "case it is fencing this one" % timing.mutual_guard_wait(io))
         mutual.guard(self.world, self.placed, self.own_generation, self.handles, io,
-                     self.progress)
+                     self.progress, deadline=self.deadline)
 
     def withdraw(self):
         for note in mutual.withdraw(self.world, self.placed, self.leases):

@@ -161,7 +161,15 @@ class FakeWorld:
                    event_generation=gen)
 
     def read_all(self, space, host_ids, wait):
-        return {host_id: self.read(space, host_id, wait) for host_id in host_ids}
+        """Every record read at once, as HostWorld.read_all does: the clock moves by the
+        slowest read (at most `wait`), not by the sum of them."""
+        started, ended, found = self.t, self.t, {}
+        for host_id in host_ids:
+            self.t = started
+            found[host_id] = self.read(space, host_id, wait)
+            ended = max(ended, self.t)
+        self.t = ended
+        return found
 
     def read(self, space, host_id, wait):
         issued = self.t
