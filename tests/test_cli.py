@@ -156,14 +156,26 @@ def test_help_explains_the_address_forms():
     assert "LOCKSPACE:HOST_ID" in result.stdout and "--plug=[id|name]" in result.stdout
 
 
-def test_what_fails_before_the_delay_fails_at_once(no_daemon_env):
-    """Validate before delay: a fence that cannot start does not sleep first (the delay
-    itself is measured with real daemons in test_fence.py)."""
+def test_bad_input_fails_before_the_delay(no_daemon_env):
+    """Validate before delay: bad input never sleeps first (the delay itself is measured
+    with real daemons in test_fence.py)."""
     import time
     started = time.monotonic()
-    result = run_agent(stdin=pacemaker_stdin("ls", "off", 3, delay=300, unknown_key="x"),
+    result = run_agent(stdin=pacemaker_stdin("ls", "off", 3, delay=300, resource_mode=""),
                        env=no_daemon_env)
     assert time.monotonic() - started < 10
+    assert "resource_mode" in assert_usage_error(result)
+
+
+def test_an_unreachable_daemon_honours_the_delay_then_fails(no_daemon_env):
+    """Upstream fence-agents' delay-check: delay=N with no daemon takes at least N s. A
+    daemon that does not answer is not bad input: the checks run again after the delay,
+    and the failure names the daemon."""
+    import time
+    started = time.monotonic()
+    result = run_agent(stdin=pacemaker_stdin("ls", "off", 3, delay=3, unknown_key="x"),
+                       env=no_daemon_env)
+    assert time.monotonic() - started >= 3
     assert "not running" in assert_one_line_error(result)
 
 

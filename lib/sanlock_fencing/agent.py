@@ -21,7 +21,7 @@ from .health import monitor
 from .lease import LeaseReader, LeaseReadError
 from .nodes import addressed_host_ids, check_names_node, identity_notes, resolve
 from .progress import Progress
-from .proxy import Proxy
+from .proxy import DaemonDown, DaemonHung, Proxy
 from .status import Power, host_status, list_hosts
 from .world import HostWorld, place_targets
 
@@ -226,10 +226,33 @@ def make_world(proxy_factory=Proxy):
     return HostWorld(proxy_factory(), EvidenceStore())
 
 
+def look_here(callbacks, options, action, node, world_factory):
+    """The checks that ask this host's daemon and storage: the world, a node name
+    resolved to its host ids or checked against the addressed leases, each target
+    fenceable from here. Raises FenceError/UsageError."""
+    callbacks.world = world_factory()
+    # host ids in the address and a node name beside them: the leases must carry that
+    # node's name, or this device was picked for another node
+    node_to_check = node if callbacks.targets else None
+    if node is not None and not callbacks.targets:
+        callbacks.targets = resolve(callbacks.world, request.lockspaces_of(options), node)
+        logging.debug("node %s is %s", node, ",".join(map(str, callbacks.targets)))
+    if action in ("off", "reboot", "status"):
+        check_targets_here(callbacks.world, callbacks.targets)
+        if node_to_check is not None:
+            check_names_node(callbacks.world, callbacks.targets, node_to_check)
+        if callbacks.options.resource_mode:
+            check_resource_mode()
+
+
 def run(options, fence_action, run_delay, world_factory=make_world):
     """Do options["--action"]; returns the exit status (fence_action's, or ours).
 
     Everything that can be checked is checked before the delay: bad input never waits.
+    One thing is not bad input: a daemon that does not answer now. Then the delay is
+    honoured (it is a head start Pacemaker or a person asked for, and upstream's
+    delay-check runs the agent with no daemon at all) and the checks run again after
+    it; nothing is sent on what was seen before the delay either way.
     """
     action = options["--action"]
     verbose = "--verbose" in options
@@ -253,23 +276,20 @@ def run(options, fence_action, run_delay, world_factory=make_world):
                             "lockspaces)", timing.expected_fence_seconds(10)[1],
                             timing.expected_fence_seconds(3)[1], timing.pacemaker_timeout(10))
             return EXIT_OK
-        callbacks.world = world_factory()
-        # host ids in the address and a node name beside them: the leases must carry that
-        # node's name, or this device was picked for another node
-        node_to_check = node if callbacks.targets else None
-        if node is not None and not callbacks.targets:
-            callbacks.targets = resolve(callbacks.world, request.lockspaces_of(options), node)
-            logging.debug("node %s is %s", node, ",".join(map(str, callbacks.targets)))
-        if action in ("off", "reboot", "status"):
-            check_targets_here(callbacks.world, callbacks.targets)
-            if node_to_check is not None:
-                check_names_node(callbacks.world, callbacks.targets, node_to_check)
-            if callbacks.options.resource_mode:
-                check_resource_mode()
+        unreachable = None
+        try:
+            look_here(callbacks, options, action, node, world_factory)
+        except (DaemonDown, DaemonHung) as err:
+            unreachable = err
     except FenceError as err:
         fail_line("%s" % err if isinstance(err, UsageError) else "Failed: %s" % err)
 
     run_delay(options)
+    if unreachable is not None:
+        try:
+            look_here(callbacks, options, action, node, world_factory)
+        except FenceError as err:
+            fail_line("%s" % err if isinstance(err, UsageError) else "Failed: %s" % err)
     if action == "on":
         status = on_target(callbacks)
         if status is not None:
