@@ -50,6 +50,7 @@ _EVIDENCE_FIELDS = (
     ("reply_ts", None),           # owner timestamp: arming <= reply_ts + 1
     ("reply_event", 0),
     ("reply_source", ""),
+    ("announced_bound", None),    # the watchdog bound the reply's data announced (ours)
     ("last_ts", None),            # latest owner timestamp of this generation on disk
     ("view_ts", None),            # latest owner timestamp the daemon reported
     ("last_ts_seen", None),       # when a read first showed last_ts (returned)
@@ -224,6 +225,7 @@ def observe_record(ev, read):
             elif not ev.leftover and not ev.credited:
                 ev.reply_anchor, ev.reply_ts = read.returned, record.timestamp
                 ev.reply_event, ev.reply_source = record.event, "seen arriving on storage"
+                ev.announced_bound = events.decode_reply_bound(record.event_data)
                 note = _join(note, "%s acknowledged: %s (in its lease on storage)"
                              % (ev, events.name(record.event)))
         elif ev.leftover and not ev.leftover_settled:
@@ -296,11 +298,14 @@ def request_sent(ev, at, own_record):
     return "reset request sent to %s (generation %d)" % (ev, ev.generation)
 
 
-def credit_reply(ev, anchor, reply_ts, event, source):
-    """A reply known by other means (an event received, or an observer's record)."""
+def credit_reply(ev, anchor, reply_ts, event, source, announced_bound=None):
+    """A reply known by other means (an event received, or an observer's record);
+    announced_bound: what the reply's data announced (events.decode_reply_bound)."""
     if not event & events.RESETTING or ev.credited and ev.reply_anchor <= anchor:
         return None
     ev.reply_anchor, ev.reply_event, ev.reply_source = anchor, event, source
+    if announced_bound is not None:
+        ev.announced_bound = max(ev.announced_bound or 0, announced_bound)
     ev.reply_ts = reply_ts if ev.reply_ts is None else min(ev.reply_ts, reply_ts)
     ev.leftover = False
     return "%s acknowledged: %s (%s)" % (ev, events.name(event), source)

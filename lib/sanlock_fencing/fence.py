@@ -125,7 +125,8 @@ class Fence:
                 continue
             if kept.credited:
                 self.step(evidence.credit_reply(ev, kept.reply_anchor, kept.reply_ts,
-                                                kept.reply_event, "seen by %s" % writer))
+                                                kept.reply_event, "seen by %s" % writer,
+                                                kept.announced_bound))
 
     def send(self):
         # register before sending: replies to this request must not be missed

@@ -71,6 +71,15 @@ def renewal_due(ev):
             + timing.renewal_lateness(ev.io_timeout))
 
 
+def effective_bound(leases, bound):
+    """This host's bound, or the longer one a reply announced (fence-sanlock-vdsm-
+    responder puts in its reply's data how long its own watchdog may take): the target
+    knows its device, and a longer wait only delays a proof. A shorter announcement is
+    never taken."""
+    announced = [ev.announced_bound for ev in leases if ev.announced_bound]
+    return max([bound] + announced)
+
+
 def judge(leases, now, bound, resource_mode=False, fencing=True):
     """Verdict for the host behind leases (LeaseEvidence, one per lockspace).
 
@@ -78,6 +87,7 @@ def judge(leases, now, bound, resource_mode=False, fencing=True):
     sent (off/reboot) rather than a status look.
     """
     leases = list(leases)
+    bound = effective_bound(leases, bound)
     held = [ev for ev in leases if ev.held]
     for rule in (_renewed_past_bound, _released, _newer_not_reboot, _went_back,
                  _reboot_contradicted):
@@ -297,6 +307,7 @@ def unreadable_too_long(leases, now):
 def phase(leases, now, bound):
     """A short text of where a fence stands, for the live progress line."""
     anchors = [ev.reply_anchor for ev in leases if ev.credited]
+    bound = effective_bound(leases, bound)
     if anchors:
         who = ", ".join("host %d" % ev.host_id for ev in leases if ev.credited)
         total = bound + max(timing.renewal_interval(ev.io_timeout) +

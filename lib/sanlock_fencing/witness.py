@@ -162,7 +162,8 @@ class Witness:
             item.done = True
             return
         note = evidence.credit_reply(ev, now, min(stamps), event["event"], "received by "
-                                     "the witness on this host")
+                                     "the witness on this host",
+                                     events.decode_reply_bound(event.get("data", 0)))
         log.info("%s", escaped(note))
         self.world.store.save(ev, WRITER)
 

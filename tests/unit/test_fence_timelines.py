@@ -332,3 +332,27 @@ def test_a_host_that_left_cleanly_is_cannot_tell_not_on():
     world = FakeWorld({3: Timeline(points)}, {3: Timeline([(-50, view("FREE", 0, 5))])})
     verdict = host_status(world, [T3])
     assert verdict.power == Power.UNPROVEN and "holds no lease" in verdict.reason
+
+
+# ------------------------------------------------------------------ a bound the target announces
+
+def announcing(points, seconds):
+    """The same records, each reply's data announcing a watchdog bound (our responder)."""
+    data = events.encode_reply_bound(seconds)
+    return [(t, r._replace(event_data=data) if r.event & R else r) for t, r in points]
+
+
+def test_a_longer_bound_announced_by_the_reply_is_waited_out():
+    # the target's responder says its device fires up to 130 s after the arming (a
+    # chipset watchdog that counts twice): no proof before that, whatever this host thinks
+    points = announcing(healthy(reply_at=4.0, stop=130.0), 130)
+    outcome, message, ended = run(world_of(points))
+    assert outcome == "proven", message
+    assert ended >= 4.0 + 130
+
+
+def test_a_shorter_bound_announced_by_the_reply_is_not_taken():
+    points = announcing(healthy(reply_at=4.0, stop=70.0), 30)
+    outcome, message, ended = run(world_of(points))
+    assert outcome == "proven", message
+    assert ended >= 4.0 + BOUND
