@@ -4,22 +4,32 @@ With host ids in the address it also says, per target, what can be known without
 sending anything: whether the target holds a live lease here, its io_timeout and the
 time a fence of it should take. A target that is not live does not fail monitor: the
 device (this host and its lockspaces) is healthy; fencing that target is what would fail.
+
+It also says whether this host itself could be fenced, by the target side it runs
+(target_side.py): the responder's own verdict (watchdog_fire.fenceable) where it runs,
+what is wrong where both or neither run. That is a warning, never a failure: monitor
+is the health of this host as a fencing device for others, which a target side that
+would not answer does not change.
 """
 
-from . import bounded
+import logging
+
+from . import bounded, target_side
 from .address import escaped, shown_name
 from .errors import FenceError
 from .hoststate import HostState
 from .lease import LeaseReader, LeaseReadError
+from .resetd_protocol import ResetdClient
 from .timing import expected_fence_seconds, pacemaker_timeout
 from .world import not_joined_error
 
 
-def monitor(proxy, lockspaces, targets=()):
+def monitor(proxy, lockspaces, targets=(), side=target_side.which, fenceable=None):
     """Raise FenceError unless the daemon answers and has joined every lockspace.
 
     targets: address.Target list (may be empty: then only the lockspaces are checked).
-    Returns a list of one-line descriptions of what was checked.
+    side, fenceable: how this host's own target side is found and judged (tests pass
+    fakes). Returns a list of one-line descriptions of what was checked.
     """
     joined = proxy.joined()
     problems, lines = [], []
@@ -44,7 +54,34 @@ def monitor(proxy, lockspaces, targets=()):
         space = joined.get(target.lockspace)
         if space is not None:
             lines.append(describe_target(proxy, target, space.host_id))
+    lines.append(own_target_side(side, fenceable))
     return lines
+
+
+def own_target_side(side=target_side.which, fenceable=None):
+    """One line: can this host be fenced, by the target side it runs? Problems are also
+    logged as warnings, so that they show without -v."""
+    client = ResetdClient()
+    found = side(client)
+    if found.kind == "sanlk-resetd":
+        # the sanlk-resetd path keeps its own checks: fence-sanlock-vdsm-resetd-sync
+        # registers only where wdmd has sanlk-resetd as a client
+        return ("this host's target side is sanlk-resetd (%s), which "
+                "fence-sanlock-vdsm-resetd-sync keeps watching the joined lockspaces"
+                % client.path)
+    if found.kind == "responder":
+        ok, text = target_side.responder_verdict(found, fenceable)
+    elif found.kind == "both":
+        ok, text = False, "this host cannot be fenced reliably: %s" % \
+            target_side.both_problem(client)
+    elif found.kind == "unknown":
+        ok, text = False, target_side.none_problem(client, found)
+    else:
+        ok, text = False, "this host cannot be fenced: %s" % \
+            target_side.none_problem(client, found)
+    if not ok:
+        logging.warning("%s", text)
+    return text
 
 
 STORAGE_CHECK_SECONDS = 10.0    # a stalled path fails monitor, inside Pacemaker's 20 s

@@ -39,7 +39,7 @@ import select
 import sys
 import time
 
-from . import bounded, events, service, timing, watchdog_fire, wdmd
+from . import bounded, events, service, target_side, timing, watchdog_fire, wdmd
 from .errors import FenceError
 from .proxy import Proxy, ProxyError
 from .resetd_protocol import RESETD_SOCKET, ResetdClient
@@ -366,6 +366,17 @@ def main(argv=None, proxy_factory=None):
                   "disable it (systemctl disable --now sanlk-resetd) before starting %s; "
                   "both would answer the same requests", resetd.path, COMMAND)
         return EXIT_OTHER_RESPONDER
+    # held until exit: how monitor and unfencing tell that the responder is this host's
+    # target side (target_side.py), and that no second responder runs; its fd stays open
+    # until this process ends
+    try:
+        target_side.hold_responder_lock(args.watchdog_sysfs)
+    except target_side.OtherResponder as err:
+        log.error("%s", err)
+        return EXIT_OTHER_RESPONDER
+    except OSError as err:
+        log.warning("cannot hold %s (%s): requests are answered, but monitor and "
+                    "unfencing will not see this responder", target_side.RESPONDER_LOCK, err)
     try:
         proxy = (proxy_factory or Proxy)()
         wdmd.load()

@@ -2,18 +2,24 @@
 
 Pacemaker runs an on_target "on" on the node that joins the cluster, before it starts
 resources. For this agent a node is fenceable through a lockspace when its sanlock
-daemon has joined that lockspace with the addressed host id and a running sanlk-resetd
-watches it. This action checks the first, and registers the lockspace with the local
-sanlk-resetd (through the same state file as fence-sanlock-vdsm-resetd-sync, so it is
-never registered twice); it fails with the reason when the node cannot be made
-fenceable, so that Pacemaker keeps it from running resources.
+daemon has joined that lockspace with the addressed host id and a target side answers
+reset requests there truly. Which target side runs is told by target_side.which():
+- fence-sanlock-vdsm-responder (the default): it answers in every joined lockspace by
+  itself; what is checked is that it runs and that its answer would be true
+  (watchdog_fire.fenceable: wdmd petting a device that fires within the proxies' bound;
+  the iTCO_wdt case and no watchdog in use are refused with the reason);
+- sanlk-resetd (EL8, Debian with sanlk-reset): the lockspace is registered with it
+  (through the same state file as fence-sanlock-vdsm-resetd-sync, so it is never
+  registered twice), where wdmd has sanlk-resetd as a client (watchdog_check).
+Both running, or neither, fails with what to do. It fails with the reason when the
+node cannot be made fenceable, so that Pacemaker keeps it from running resources.
 """
 
 import time
 
 from .address import shown_name
 from .errors import FenceError, UsageError
-from . import watchdog_check
+from . import target_side, watchdog_check
 from .resetd_protocol import RESETD_MAX_LOCKSPACES, ResetdClient
 from .resetd_sync import register
 from .sync_state import StateFile
@@ -40,13 +46,16 @@ def addresses_this_host(proxy, targets):
 class _Check:
     """One look: (done {target: text}, waiting {target: reason}); raises on hopeless cases."""
 
-    def __init__(self, proxy, targets, client, state_file, capacity, watchdog):
+    def __init__(self, proxy, targets, client, state_file, capacity, watchdog, side,
+                 fenceable):
         self.watchdog = watchdog
         self.proxy = proxy
         self.targets = targets
         self.client = client
         self.state_file = state_file
         self.capacity = capacity
+        self.side = side
+        self.fenceable = fenceable
 
     def __call__(self):
         done, waiting = {}, {}
@@ -74,11 +83,9 @@ class _Check:
                 ready.append(target)
         if not ready:
             return done, waiting
-        if not self.client.running():
-            reason = ("no sanlk-resetd runs on this host (nothing listens on %s): start it "
-                      "('systemctl enable --now sanlk-resetd'); without it no reset request "
-                      "reaches this host" % self.client.path)
-            waiting.update((t, reason) for t in ready)
+        side = self.side(self.client)
+        if side.kind != "sanlk-resetd":
+            self._check_responder(side, ready, done, waiting)
             return done, waiting
         result = register(self.proxy, {t.lockspace for t in ready}, self.client,
                           self.state_file, self.capacity, self.watchdog)
@@ -97,17 +104,36 @@ class _Check:
             waiting[target] = reason
         return done, waiting
 
+    def _check_responder(self, side, ready, done, waiting):
+        """The responder answers in every joined lockspace by itself: nothing to
+        register, only whether it runs and whether its answer would be true."""
+        if side.kind == "both":
+            reason = target_side.both_problem(self.client)
+        elif side.kind in ("none", "unknown"):
+            reason = target_side.none_problem(self.client, side)
+        else:
+            ok, text = target_side.responder_verdict(side, self.fenceable)
+            if ok:
+                done.update((t, "%s: %s" % (shown_name(t), text)) for t in ready)
+                return
+            reason = shown_name(text, limit=REASON_LIMIT)
+        waiting.update((t, reason) for t in ready)
+
 
 def unfence(proxy, targets, wait=DEFAULT_WAIT, client=None, state_file=None,
             capacity=RESETD_MAX_LOCKSPACES, sleep=time.sleep, clock=time.monotonic,
-            watchdog=watchdog_check.check):
+            watchdog=watchdog_check.check, side=target_side.which, fenceable=None):
     """Make this host fenceable through every target; return one line saying so.
 
-    Waits up to `wait` seconds for a lockspace still being joined or a sanlk-resetd
-    still starting; raises FenceError with the reason(s) otherwise.
+    Waits up to `wait` seconds for a lockspace still being joined or a target side
+    still starting; raises FenceError with the reason(s) otherwise. side(client): which
+    target side runs (target_side.which); fenceable: the responder's watchdog verdict
+    (None: watchdog_fire.fenceable on the devices the responder checks); watchdog: the
+    check before registering with sanlk-resetd.
     """
     check = _Check(proxy, targets, client or ResetdClient(),
-                   state_file if state_file is not None else StateFile(), capacity, watchdog)
+                   state_file if state_file is not None else StateFile(), capacity, watchdog,
+                   side, fenceable)
     deadline = clock() + wait
     while True:
         done, waiting = check()
