@@ -86,8 +86,10 @@ def on_target(callbacks):
     """on run by the addressed host itself (Pacemaker's on_target unfencing).
 
     Returns None when the address is another host (the proxy's "on": wait for it to
-    rejoin); otherwise makes this host fenceable through the addressed lockspaces
-    (sanlk-resetd watching them) and returns the exit status.
+    rejoin); otherwise makes this host fenceable through the addressed lockspaces and
+    returns the exit status: where fence-sanlock-vdsm-responder runs, it checks that its
+    answer would be true (watchdog_fire.fenceable); where sanlk-resetd runs, it registers
+    them with it (unfence.py, target_side.py).
     """
     # imported here: unfence brings the host services' modules (argparse among them),
     # which status and monitor, called every few seconds, need not pay for
@@ -96,7 +98,7 @@ def on_target(callbacks):
     try:
         if not addresses_this_host(proxy, callbacks.targets):
             return None
-        # a short wait (for a lockspace being joined, a sanlk-resetd starting): unfencing
+        # a short wait (for a lockspace being joined, a target side starting): unfencing
         # runs under Pacemaker's pcmk_on_timeout (60 s by default), and a host that is not
         # fenceable must say why before that, not after power_timeout's 175 s
         text = unfence(proxy, callbacks.targets,
