@@ -27,6 +27,7 @@ documentation; everything that decides anything lives in this package:
 - watchdog_check:  is this host's watchdog in use (wdmd --dump)
 - responder:       host service: answer reset requests itself (instead of sanlk-resetd)
 - wdmd, watchdog_fire: its pieces: wdmd's client API; would an arming fire in time
+- target_side:     which of the two this host runs (monitor, unfencing)
 - service:         what the host services share
 - progress:        what a person at a terminal sees while a fence runs
 """
