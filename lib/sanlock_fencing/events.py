@@ -23,23 +23,28 @@ def request_value(sysrq_reboot):
 
 
 
-# The data field of a reply from fence-sanlock-vdsm-responder announces how long after
-# its arming the replying host's watchdog fires at the latest: the tag in the upper 32
-# bits, whole seconds (rounded up) in the lower 32. sanlk-resetd sends 0; sanlk-reset and
-# sanlk-resetd ignore the field. A proxy may take the larger of this and its own bound.
+# The data field of a reply from fence-sanlock-vdsm-responder: the tag in the upper 32
+# bits; a reply number in bits 16-31, different for every reply a responder sends, so
+# that a new reply shows on storage even where the record already carried a RESETTING
+# of the same requester (an earlier fence's, or one forged on the target by a local
+# process); and in the lower 16 bits how long after its arming the replying host's
+# watchdog fires at the latest, in whole seconds rounded up. sanlk-resetd sends 0;
+# sanlk-reset and sanlk-resetd ignore the field. A proxy takes the larger of that bound
+# and its own.
 REPLY_BOUND_TAG = 0x46535652      # "FSVR"
 
 
-def encode_reply_bound(seconds):
-    """The data value of a reply announcing a watchdog bound of `seconds`."""
-    return (REPLY_BOUND_TAG << 32) | min(int(-(-seconds // 1)), 0xFFFFFFFF)
+def encode_reply_bound(seconds, number=0):
+    """The data value of reply `number` announcing a watchdog bound of `seconds`."""
+    bound = min(int(-(-seconds // 1)), 0xFFFF)
+    return (REPLY_BOUND_TAG << 32) | ((number & 0xFFFF) << 16) | bound
 
 
 def decode_reply_bound(data):
     """The bound in seconds a reply's data announces, or None (sanlk-resetd, unknown)."""
     if (data or 0) >> 32 != REPLY_BOUND_TAG:
         return None
-    return data & 0xFFFFFFFF
+    return data & 0xFFFF
 
 
 def name(event):

@@ -12,6 +12,7 @@ fence, first look to verdict, reads top to bottom in the Fence class; the mutual
 rules are in mutual.py.)
 """
 
+import copy
 from collections import namedtuple
 
 from . import evidence, events, mutual, timing
@@ -123,10 +124,21 @@ class Fence:
                 self.step("what %s kept of %s is about another lease or life of it: not used"
                           % (writer, ev))
                 continue
-            if kept.credited:
-                self.step(evidence.credit_reply(ev, kept.reply_anchor, kept.reply_ts,
-                                                kept.reply_event, "seen by %s" % writer,
-                                                kept.announced_bound))
+            if not kept.credited:
+                continue
+            trial = copy.deepcopy(ev)
+            evidence.credit_reply(trial, kept.reply_anchor, kept.reply_ts, kept.reply_event,
+                                  "seen by %s" % writer, kept.announced_bound)
+            if judge([trial], self.world.clock(), self.bound, fencing=False).alive:
+                # the host lived on past that reply's bound: its watchdog did not fire, or
+                # the reply was set on the target by something else; a new request may
+                # still reset it, and its own reply is what will count
+                self.step("%s saw %s acknowledge a reset that did not happen: sending a new "
+                          "request" % (writer, ev))
+                continue
+            self.step(evidence.credit_reply(ev, kept.reply_anchor, kept.reply_ts,
+                                            kept.reply_event, "seen by %s" % writer,
+                                            kept.announced_bound))
 
     def send(self):
         # register before sending: replies to this request must not be missed

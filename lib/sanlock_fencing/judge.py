@@ -54,9 +54,11 @@ class Outcome(enum.Enum):
 
 
 # alive: FAILED because of a sign that the host was not reset (rules out every proof
-# of this generation, whoever observed it), not merely because no proof can come here
-Verdict = namedtuple("Verdict", "outcome reason alive")
-Verdict.__new__.__defaults__ = (False,)
+# of this generation, whoever observed it), not merely because no proof can come here;
+# refutes: for a renewal past a reply's bound, that reply's owner timestamp (a later
+# reply, to a later request, is not refuted by it)
+Verdict = namedtuple("Verdict", "outcome reason alive refutes")
+Verdict.__new__.__defaults__ = (False, None)
 
 
 def renewal_due(ev):
@@ -93,7 +95,8 @@ def judge(leases, now, bound, resource_mode=False, fencing=True):
                  _reboot_contradicted):
         reason = rule(leases, bound)
         if reason:
-            return Verdict(Outcome.FAILED, reason, alive=True)
+            refutes = _earliest_reply(leases) if rule is _renewed_past_bound else None
+            return Verdict(Outcome.FAILED, reason, alive=True, refutes=refutes)
     for rule in (_rebooted, _expired_in_resource_mode, _silent_past_bound):
         verdict = rule(leases, held, now, bound, resource_mode)
         if verdict is not None:
@@ -114,12 +117,18 @@ def judge_observers(fresh, histories, now, bound, resource_mode=False):
     """
     verdicts = [judge(leases, now, bound, resource_mode, fencing=False)
                 for leases in histories]
-    alive = [v for v in verdicts if v.alive]
-    if alive:
-        return alive[0]
-    proofs = [v for v in verdicts if v.outcome == Outcome.PROVEN]
+    proofs = [(v, _earliest_reply(leases)) for v, leases in zip(verdicts, histories)
+              if v.outcome == Outcome.PROVEN]
+    for v in verdicts:
+        # an observer that saw the host live past an earlier reply's bound does not rule
+        # out the proof of a later reply (a new request after a watchdog that did not
+        # fire, or after a reply forged on the target); anything else does
+        if v.alive and not (proofs and v.refutes is not None and
+                            all(reply is not None and reply > v.refutes
+                                for _p, reply in proofs)):
+            return v
     if proofs:
-        return proofs[0]
+        return proofs[0][0]
     pending = [v for v, leases in zip(verdicts, histories)
                if v.outcome == Outcome.WAIT and any(ev.credited for ev in leases)]
     if pending:
@@ -128,6 +137,11 @@ def judge_observers(fresh, histories, now, bound, resource_mode=False):
 
 
 # ---------------------------------------------------------------- signs of life
+
+def _earliest_reply(leases):
+    replies = [ev.reply_ts for ev in leases if ev.reply_ts is not None]
+    return min(replies) if replies else None
+
 
 def _renewed_past_bound(leases, bound):
     replies = [ev.reply_ts for ev in leases if ev.reply_ts is not None]
@@ -262,11 +276,14 @@ def _silent_past_bound(leases, held, now, bound, _resource_mode):
 
 def _hopeless(ev, now, fencing):
     """Why this lease can no longer bring a proof, or None while it still may."""
-    if ev.leftover and ev.leftover_settled:
-        return ("%s already acknowledged an earlier reset request in generation %d that no "
-                "observer on this host saw arrive: when its watchdog was armed is unknown, so "
-                "its silence proves nothing, and its responder does not answer twice; %s"
-                % (ev, ev.generation, MANUAL))
+    if ev.leftover and ev.leftover_settled and (
+            not fencing or ev.renewals_after_request >= timing.NO_REPLY_RENEWALS):
+        # a fence waits for a new reply first: our responder numbers its replies, so a
+        # reply to this request shows even over an earlier one; sanlk-resetd's does not
+        return ("%s carries a reset reply of generation %d that no observer on this host saw "
+                "arrive (an earlier request's, or one set on that host by something else), "
+                "and no new reply replaced it: when its watchdog was armed, if ever, is "
+                "unknown, so its silence proves nothing; %s" % (ev, ev.generation, MANUAL))
     if ev.state == HostState.DEAD:
         extra = (" (the reset reply in its lease was not seen arriving by any observer on "
                  "this host: it may be left from an earlier generation, or from a fence whose "

@@ -137,6 +137,9 @@ class Responder:
         self.resetd = resetd
         self.registrations = {}      # name -> (fd, JoinedLockspace)
         self.replied = set()         # (lockspace, requester id, requester generation)
+        # numbers this process's replies (events.encode_reply_bound): a random start, so
+        # that a restarted responder does not repeat the reply already on storage
+        self.reply_number = int.from_bytes(os.urandom(2), "little")
         self.verdict = None          # the last watchdog_fire.Verdict
         self.checked_at = None
         self.sysrq_at = None
@@ -271,8 +274,9 @@ class Responder:
         needed = self.verdict.needed if self.verdict and self.verdict.needed else \
             timing.watchdog_bound(timing.configured_fire_timeout())
         try:
+            self.reply_number = (self.reply_number + 1) & 0xFFFF
             self.proxy.send_reply(space.name, key[1], key[2], reply,
-                                  events.encode_reply_bound(needed))
+                                  events.encode_reply_bound(needed, self.reply_number))
         except FenceError as err:
             log.error("%s: the reply %s could not be set: %s", asked, events.name(reply), err)
             return

@@ -51,10 +51,11 @@ def registered_for(io_timeout):
 class Followed:
     """One replied host being watched."""
 
-    def __init__(self, ev, space, started):
+    def __init__(self, ev, space, started, reply):
         self.ev = ev
         self.space = space
         self.started = started
+        self.reply = reply           # (event, data) of the reply that started it
         self.done = False
 
 
@@ -135,14 +136,18 @@ class Witness:
         now = self.world.clock()
         host_id, generation = event["from_host_id"], event["from_generation"]
         key = (space.name, host_id, generation)
-        if key in self.followed:
+        reply = (event.get("event", 0), event.get("data", 0))
+        if key in self.followed and self.followed[key].reply == reply:
             return                       # the same reply again (it is repeated while set)
+        # a new reply of the same generation (our responder numbers its replies) replaces
+        # what was followed: a request after a reset that did not happen, or after a reply
+        # set on that host by something else, is judged by its own reply
         own = self.world.look(space.name, space.host_id).view.generation
         look = self.world.look(space.name, host_id)
         read = self.world.read(space, host_id, wait=2.0)
         ev, _note = evidence.begin(space, host_id, look, read, own)
         io = ev.io_timeout
-        item = Followed(ev, space, now)
+        item = Followed(ev, space, now, reply)
         self.followed[key] = item
         clean_generation = self.clean.get(space.name, {}).get(host_id)
         fresh = clean_generation is not None and clean_generation <= generation

@@ -235,3 +235,48 @@ def test_the_request_write_deadline_is_this_hosts_own_io_timeout():
     outcome, message, ended = run(world)
     assert outcome == "failed" and "did not write the request" in message
     assert ended < timing.request_write_deadline(1) + 3
+
+
+# ------------------------------------------------------------ a reply forged on the target
+
+def forged_then_answered(answer_at, stop, forged_at=-10.0):
+    """Host 3's record carries a RESETTING that a local process set through its daemon
+    at forged_at (no arming); from answer_at its responder's own reply, numbered in its
+    data, replaces it; its watchdog fires and it stops renewing at `stop`."""
+    points = renewals(-20, stop, events_at=[(forged_at, R)])
+    data = events.encode_reply_bound(72, number=7)
+    return [(t, r._replace(event_data=data) if t >= answer_at else r) for t, r in points]
+
+
+def test_a_reply_forged_before_the_fence_does_not_make_the_host_unfenceable():
+    outcome, message, ended = run(world_of(forged_then_answered(answer_at=6.0, stop=76.0)))
+    assert outcome == "proven", message
+    assert ended >= 6.0 + BOUND
+
+
+def test_a_forged_reply_that_nothing_replaces_still_proves_nothing():
+    # sanlk-resetd's replies are all alike, or no responder answers: the fence fails
+    outcome, message, _ = run(world_of(renewals(-20, None, events_at=[(-10.0, R)])))
+    assert outcome == "failed" and "no new reply replaced it" in message, message
+
+
+def test_a_forged_reply_the_witness_followed_does_not_block_a_later_fence():
+    from sanlock_fencing.witness import Witness
+    store = FakeStore()
+    # the forged reply arrives at 30 (the witness registered long before), the host runs on
+    points = forged_then_answered(answer_at=306.0, stop=376.0, forged_at=30.0)
+    forged = {"from_host_id": 3, "from_generation": 5, "host_id": 1, "generation": 9,
+              "event": R, "data": 0}
+    world = FakeWorld({3: Timeline(points)}, {3: views_from(points)}, store=store,
+                      incoming=[(31.0, forged)])
+    world.t = -15.0
+    witness = Witness(world)
+    while world.t < 300.0:
+        witness.step()
+    verdict = host_status(world, [T3])
+    assert verdict.power == Power.ON and "did not reset it" in verdict.reason
+    # a fence now sends a new request; the responder's own reply (from 306) counts
+    outcome, message, ended = run(world)
+    assert outcome == "proven", message
+    assert ended >= 306.0 + BOUND
+    assert host_status(world, [T3]).power == Power.OFF
