@@ -22,6 +22,7 @@ import copy
 from collections import namedtuple
 
 from . import events, timing
+from .address import shown_name
 from .hoststate import HostState
 
 # Plain namedtuples and a hand-written class rather than dataclasses: importing
@@ -106,7 +107,8 @@ class LeaseEvidence:
                                                 for n in _EVIDENCE_NAMES)
 
     def __str__(self):
-        return "%s:%d" % (self.lockspace, self.host_id)
+        # the lockspace name may come from the daemon (the witness): shown escaped
+        return "%s:%d" % (shown_name(self.lockspace), self.host_id)
 
     def to_json(self):
         return {name: getattr(self, name) for name in _EVIDENCE_NAMES}
@@ -346,8 +348,8 @@ def _went_back(ev, record):
     ev.went_back = record.timestamp
     return ("%s shows generation %d with timestamp %d (host name %s) after timestamp %d "
             "(host name %s): not the lease seen before"
-            % (ev, record.owner_generation, record.timestamp, record.host_name, ev.last_ts,
-               ev.host_name))
+            % (ev, record.owner_generation, record.timestamp, shown_name(record.host_name),
+               ev.last_ts, shown_name(ev.host_name)))
 
 
 def _newer_generation(ev, generation, timestamp, name, seen):

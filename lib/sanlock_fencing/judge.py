@@ -42,6 +42,7 @@ import enum
 from collections import namedtuple
 
 from . import timing
+from .address import shown_name
 from .hoststate import HostState
 
 MANUAL = "fence it by other means (power it off, or check it and confirm it down by hand)"
@@ -188,8 +189,9 @@ def _newer_not_reboot(leases, _bound):
             return ("host id %d of lockspace %s is now held by another machine (host name "
                     "%s, generation %d; it was %s): its silence before proves nothing about "
                     "%s, which may only have lost this storage; %s"
-                    % (ev.host_id, ev.lockspace, ev.newer_name, ev.newer_generation,
-                       ev.host_name, ev.host_name, MANUAL))
+                    % (ev.host_id, shown_name(ev.lockspace), shown_name(ev.newer_name),
+                       ev.newer_generation, shown_name(ev.host_name),
+                       shown_name(ev.host_name), MANUAL))
     return None
 
 
@@ -232,7 +234,7 @@ def _rebooted(leases, held, now, _bound, _resource_mode):
                        % (first, ", ".join(str(ev) for ev in waiting)))
     return Verdict(Outcome.PROVEN, "%s rebooted: it came back with generation %d, the same "
                    "host name (%s) and its clock restarted"
-                   % (first, first.newer_generation, first.host_name))
+                   % (first, first.newer_generation, shown_name(first.host_name)))
 
 
 def _expired(ev):
@@ -300,7 +302,7 @@ def _hopeless(ev, now, fencing):
                 "acknowledged it: no responder (fence-sanlock-vdsm-responder or sanlk-resetd) "
                 "watches lockspace %s on that host, or it refuses because the host's watchdog "
                 "is not in use; see its log there, or %s"
-                % (ev, ev.renewals_after_request, ev.lockspace, MANUAL))
+                % (ev, ev.renewals_after_request, shown_name(ev.lockspace), MANUAL))
     own_io = ev.own_io_timeout or ev.io_timeout
     if ev.request_sent_at is not None and ev.request_on_disk_at is None and \
             now - ev.request_sent_at > timing.request_write_deadline(own_io):

@@ -280,3 +280,13 @@ def test_a_forged_reply_the_witness_followed_does_not_block_a_later_fence():
     assert outcome == "proven", message
     assert ended >= 306.0 + BOUND
     assert host_status(world, [T3]).power == Power.OFF
+
+
+def test_a_host_name_from_storage_reaches_the_message_escaped():
+    # another machine takes the id with a name that would move a terminal's cursor
+    points = renewals(-20, 3.0)
+    points += [(t, r._replace(host_name="evil\x1b[2J\x07")) for t, r in
+               renewals(4.0, None, ts0=50, gen=6)]
+    outcome, message, _ = run(world_of(points), power_timeout=120)
+    assert outcome == "failed" and "another machine" in message
+    assert "\x1b" not in message and "\x07" not in message and "evil\\x1b[2J\\x07" in message
