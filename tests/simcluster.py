@@ -432,6 +432,16 @@ class SimCluster:
         h.wait_responder(sorted(h.lockspaces), verdict)
         return h.procs["responder"].pid
 
+    def start_target_side(self, host_id, side="responder"):
+        """Make a watchdog host fenceable by the target side named: "responder" (the
+        project's own, the default on every platform) or "sanlk-resetd" (with the sync
+        service: EL8 and Debian, kept for interoperability)."""
+        if side == "responder":
+            return self.start_responder(host_id)
+        if side == "sanlk-resetd":
+            return self.start_resetd(host_id)
+        raise SimClusterError("no target side %r: 'responder' or 'sanlk-resetd'" % side)
+
     def arm_standin(self, host_id, lockspaces=None, delay=0.0):
         h = self.host(host_id)
         if h.standin is not None:
@@ -446,9 +456,10 @@ class SimCluster:
     def power_off(self, host_id):
         self.host(host_id).power_off()
 
-    def boot(self, host_id, rejoin=True, wait_live=True, resetd=False):
+    def boot(self, host_id, rejoin=True, wait_live=True, resetd=False, responder=False):
         """Power the host on again (a new clock, lower than before: a reboot) and, with
-        rejoin, join its lockspaces again (the same host name re-acquires at once)."""
+        rejoin, join its lockspaces again (the same host name re-acquires at once).
+        resetd / responder: its target side starts again, as its enabled unit would."""
         h = self.host(host_id)
         h.boot()
         h.restarts += 1
@@ -458,6 +469,8 @@ class SimCluster:
             h.start_witness()
         if resetd:
             self.start_resetd(host_id)
+        if responder:
+            self.start_responder(host_id)
         return h
 
     def reboot(self, host_id, **kwargs):

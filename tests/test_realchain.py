@@ -1,8 +1,14 @@
 """Fences against the real watchdog chain: real wdmd petting a fake device of the host's
-own (its fire resets the whole simulated machine), the real `sanlock daemon -w 1` and the
-real `sanlk-resetd -w 1`, registered by the project's sync service, at io_timeout 3 (the
-lowest at which sanlock does not trip its own watchdog). The harness's record of the
-device fire is the ground truth the agent's verdict is checked against.
+own (its fire resets the whole simulated machine), the real `sanlock daemon -w 1` and,
+on the target, the project's own fence-sanlock-vdsm-responder (the default target side
+on every platform) at io_timeout 3 (the lowest at which sanlock does not trip its own
+watchdog). The harness's record of the device fire is the ground truth the agent's
+verdict is checked against.
+
+Interoperability with the real `sanlk-resetd -w 1` (registered by the project's sync
+service; EL8, Debian) keeps one run of the main scenario, and the tests of what is
+particular to it (its -w 0, Debian's sanlock -w 0): the other scenarios test the agent
+and the chain, which do not depend on which program replies, so each runs once.
 """
 
 import subprocess
@@ -10,11 +16,12 @@ import time
 
 import pytest
 
-from conftest import assert_one_line_error, vdsm_stdin, wait_state
+from conftest import assert_one_line_error, pacemaker_stdin, vdsm_stdin, wait_state
 from simcluster import wait_for
 
 pytestmark = pytest.mark.slow
 IO = 3
+TARGET = "responder"        # the target side of every scenario not about sanlk-resetd
 
 
 def finish(proc, timeout=400):
@@ -53,9 +60,24 @@ def wait_status_off(cluster, host_id, within, address=None):
         time.sleep(0.5)
 
 
-def test_a_fence_through_the_real_chain_is_proven_after_the_fire(make_cluster):
+def fenceable_on_target(cluster, host_id=3):
+    """The agent's on_target "on" (Pacemaker's unfencing) run on the target: its line."""
+    on = cluster.agent(host_id, stdin=pacemaker_stdin(cluster.lockspace, "on", host_id,
+                                                      nodename="node%d" % host_id))
+    assert on.returncode == 0, on.stdout + on.stderr
+    assert on.stdout.splitlines()[-1] == "Success: Powered ON", on.stdout
+    return on.stdout
+
+
+@pytest.mark.parametrize("side", ["responder", "sanlk-resetd"])
+def test_a_fence_through_the_real_chain_is_proven_after_the_fire(make_cluster, side):
     cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
-    cluster.start_resetd(3)
+    cluster.start_target_side(3, side)
+    # unfencing on the target judges the side it runs
+    said = fenceable_on_target(cluster)
+    assert ("fence-sanlock-vdsm-responder (pid %d) answers reset requests here"
+            % cluster.host(3).procs["responder"].pid if side == "responder"
+            else "is watched by sanlk-resetd") in said, said
     result = off(cluster, 1)
     ended = time.monotonic()
     assert result.returncode == 0, result.stderr
@@ -68,7 +90,7 @@ def test_a_fence_through_the_real_chain_is_proven_after_the_fire(make_cluster):
 
 def test_a_watchdog_that_never_fires_fails_the_fence(make_cluster):
     cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "broken"})
-    cluster.start_resetd(3)
+    cluster.start_target_side(3, TARGET)
     result = off(cluster, 1)
     assert "did not reset it" in assert_one_line_error(result)
     host = cluster.host(3)
@@ -81,7 +103,7 @@ def test_storage_lost_after_the_reply_still_ends_in_a_reset(make_cluster):
     """The reply armed the watchdog; the host then loses its storage and keeps running
     until the watchdog fires. The agent succeeds only after that fire."""
     cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
-    cluster.start_resetd(3)
+    cluster.start_target_side(3, TARGET)
     proc = cluster.agent_popen(1, vdsm_stdin(cluster.lockspace, "off", port="3"))
     wait_for(lambda: cluster.read_leader(3)["extra2"] & 2, 60, 0.2, "the reply on storage")
     cluster.host(3).storage(both="eio")
@@ -96,7 +118,7 @@ def test_storage_lost_before_any_request_is_never_off(make_cluster):
     """The target loses its storage and keeps running: no request can reach it. off fails
     and status never says OFF, whatever sanlock's own watchdog use does to the host."""
     cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
-    cluster.start_resetd(3)
+    cluster.start_target_side(3, TARGET)
     cluster.host(3).storage(both="eio")
     result = off(cluster, 1, timeout=600)
     line = assert_one_line_error(result)
@@ -111,12 +133,12 @@ def test_storage_lost_before_any_request_is_never_off(make_cluster):
     assert cluster.host(3).machine.running and cluster.host(3).alive("daemon")
 
 
-def test_sanlock_without_its_watchdog_still_resets_through_sanlk_resetd(make_cluster):
+def test_sanlock_without_its_watchdog_still_resets_through_the_responder(make_cluster):
     """Debian's default sanlock runs -w 0. Measured with Debian's 3.8.5: wdmd pets its
-    device from its own start, and sanlk-resetd -w 1 arms it through its own connection,
-    so the reset still happens; the proof holds."""
+    device from its own start, and the responder arms it through its own connection (as
+    sanlk-resetd -w 1 does), so the reset still happens; the proof holds."""
     cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "daemon-w0"})
-    cluster.start_resetd(3)
+    cluster.start_target_side(3, TARGET)
     result = off(cluster, 1)
     ended = time.monotonic()
     assert result.returncode == 0, result.stderr
@@ -140,7 +162,7 @@ def test_sanlk_resetd_without_its_watchdog_is_not_made_fenceable(make_cluster):
 
 def test_a_reboot_after_a_proven_fence_then_lost_storage_is_never_off(make_cluster):
     cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
-    cluster.start_resetd(3)
+    cluster.start_target_side(3, TARGET)
     assert off(cluster, 1).returncode == 0
     cluster.boot(3, rejoin=False)
     cluster.cut_after_join_write(3, cut="storage")      # its record: the old reply
@@ -156,7 +178,7 @@ def test_a_reboot_after_a_proven_fence_then_lost_storage_is_never_off(make_clust
 def test_two_lockspaces_one_on_4k_sectors(make_cluster, align_mb):
     cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
     big = cluster.add_lockspace(sector_size=4096, align_mb=align_mb)
-    cluster.start_resetd(3)
+    cluster.start_target_side(3, TARGET)
     address = "%s:3,%s:3" % (cluster.lockspace, big)
     result = cluster.agent(1, ["-o", "reboot", "-a", address])
     ended = time.monotonic()
@@ -173,7 +195,7 @@ def test_two_nodes_fencing_each_other_leave_exactly_one_standing(make_cluster, r
     import random
     cluster = make_cluster(hosts=2, io_timeout=IO, watchdog="real")
     for host_id in (1, 2):
-        cluster.start_resetd(host_id)
+        cluster.start_target_side(host_id, TARGET)
     offsets = {1: random.uniform(0, 2), 2: random.uniform(0, 2)}
     procs = {}
     started = time.monotonic()
