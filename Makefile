@@ -2,6 +2,7 @@
 #
 #   make deps     install the Debian packages the agent and its tests need (root)
 #   make check    deps + the whole test suite (unit tests and real sanlock daemons)
+#   make check-cluster  the longer failover scenarios (multi-node Pacemaker, ~15 min)
 #   make unit-pythons  the unit tests under each pyenv Python of PYTHONS (CI: 3.6 and 3.13)
 #   make metadata-ref  rewrite tests/data/metadata/fence_sanlock_vdsm.xml from the agent
 #   make demo     start a simulated 3-host cluster and fence host 3 through it
@@ -47,7 +48,7 @@ RPM_BUILD_PACKAGES := rpm rpmlint
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
                 python3-pytest python3-pytest-xdist util-linux procps passwd \
                 python3-venv python3-setuptools $(DEB_BUILD_PACKAGES) $(RPM_BUILD_PACKAGES) \
-                pacemaker pacemaker-cli-utils corosync pcs
+                pacemaker pacemaker-cli-utils corosync pcs iproute2
 
 # $(call install_missing,PACKAGES,WHO): apt-get those of PACKAGES not installed yet
 define install_missing
@@ -61,7 +62,7 @@ define install_missing
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 endef
 
-.PHONY: all deps check unit unit-pythons metadata-ref demo bench man install uninstall clean
+.PHONY: all deps check check-cluster unit unit-pythons metadata-ref demo bench man install uninstall clean
 
 all: man metadata-ref
 
@@ -69,7 +70,14 @@ deps:
 	$(call install_missing,$(DEB_PACKAGES),make deps)
 
 check: deps
-	$(PYTHON) -m pytest -n $(TEST_JOBS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS) tests
+	$(PYTHON) -m pytest -n $(TEST_JOBS) --dist loadgroup -p no:cacheprovider -m "not cluster" \
+	    $(PYTEST_ARGS) tests
+
+# The longer failover scenarios of tests/test_failover.py (marker "cluster": a broken
+# watchdog, two nodes fencing each other, repeated): real multi-node Pacemaker clusters,
+# one at a time (each is a few dozen processes on 2 cores); CI runs it after check.
+check-cluster: deps
+	$(PYTHON) -m pytest -p no:cacheprovider -m cluster $(PYTEST_ARGS) tests/test_failover.py
 
 unit:
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit tests/test_cli.py

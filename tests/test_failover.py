@@ -1,0 +1,215 @@
+"""The mission end to end (issue 20): a real cluster loses a node's network, keeps its
+storage, fences the node through this agent and fails over, never with two writers.
+
+Each node is a simulated host with its own network, corosync and Pacemaker
+(tests/pcmkcluster.py, tests/netns.py), its own sanlock daemon, wdmd on its fake watchdog
+device and the project's responder. Fencing is configured with exactly the README's pcs
+commands (no pcmk_host_map: node names are the hosts' sanlock names). The resource is
+the test's writer (tests/data/ocf/writer -> tests/clusterwriter.py): records with
+CLOCK_REALTIME stamps, O_DIRECT|O_DSYNC, on the shared storage through the node's view.
+
+The cluster property no-quorum-policy is `freeze` here, on purpose: a node that loses
+quorum then keeps its resource running, as a VM whose stop hangs on its storage would, so
+the only thing that ends the lost node's writes is its reset. With the default `stop` the
+lost node stops the writer itself a few seconds after the cut, and the records could not
+tell a fence that works from one that merely waits long enough.
+
+Scenarios (io_timeout 3, the shortest at which the real watchdog chain runs):
+1. three nodes, the writer's node is cut off: the two others keep quorum, fence it through
+   the agent, its own watchdog resets it, the writer starts on a survivor only after the
+   proof (in `make check`);
+2. the same with the lost node's device broken (it never fires): the fence fails, the
+   failure is in the stonith history, the writer starts nowhere else (`make
+   check-cluster`);
+3. two nodes (two_node: 1), the link between them cut: both fence each other at once;
+   exactly one survives and runs the writer, in every repetition (`make check-cluster`).
+"""
+
+import random
+import time
+
+import pytest
+
+from clusterwriter import no_overlap
+from failover import (collect, configure, durations, fence_success, lost_node_scenario,
+                      start_cluster, stop_cluster, timeline, Record)
+from pcmkcluster import log_events
+from sanlock_fencing import timing
+from simcluster import wait_for
+
+IO = 3
+TIMEOUT = timing.pacemaker_timeout(IO)        # what the README derives: 160 s at io 3
+
+
+# ---------------------------------------------------------------- scenario 1
+
+@pytest.fixture(scope="module")
+def lost_node():
+    """Three nodes; host 3 runs the writer and loses its network (tests/failover.py)."""
+    r = lost_node_scenario(IO)
+    print("scenario 1: %.0f s; %s" % (r.seconds, durations(timeline(r))))
+    yield r
+
+
+@pytest.mark.slow
+def test_the_lost_node_is_fenced_through_the_agent(lost_node):
+    r = lost_node
+    assert "successful" in r.history.stdout, (r.history.stdout, r.crm_mon)
+    t, line = fence_success(r)
+    assert t is not None, "no successful fence by the sanlock device in any log"
+    assert r.cut < t
+    for result in r.pcs:                      # the README's commands draw no warning
+        assert "Warning" not in result.stdout + result.stderr, result
+
+
+@pytest.mark.slow
+def test_the_lost_node_was_reset_by_its_own_watchdog(lost_node):
+    r = lost_node
+    assert len(r.fires[3]) == 1, r.fires
+    assert not r.running[3]
+    assert r.fires[1] == [] and r.fires[2] == []
+    t, _line = fence_success(r)
+    assert r.cut < r.fires[3][0] < t
+
+
+@pytest.mark.slow
+def test_the_writer_started_on_a_survivor_only_after_the_proof(lost_node):
+    r = lost_node
+    assert r.survivor in (r.names[1], r.names[2])
+    t, _line = fence_success(r)
+    first = min(rec["t"] for rs in r.records.values() for rec in rs
+                if rec["node"] == r.survivor)
+    assert first > t, (first, t)
+    moments = dict(timeline(r))
+    assert None not in moments.values(), moments
+
+
+@pytest.mark.slow
+def test_never_two_writers(lost_node):
+    r = lost_node
+    ok, why = no_overlap(r.records, r.lost, r.survivor, since=r.cut)
+    assert ok, why
+    lost = [rec["t"] for rs in r.records.values() for rec in rs if rec["node"] == r.lost]
+    # it wrote until its reset (freeze): the fence, not its own stop, ended its writes
+    assert max(lost) > r.cut + 30, (max(lost) - r.cut)
+    assert r.fires[3][0] - max(lost) < 2, (r.fires[3][0] - max(lost))
+
+
+# ---------------------------------------------------------------- scenario 2
+
+@pytest.fixture(scope="module")
+def broken_watchdog():
+    """Three nodes; host 3 runs the writer, loses its network, and its device is broken:
+    wdmd pets it, its responder arms it, it never fires."""
+    r = Record()
+    started = time.monotonic()
+    sim, pc = start_cluster(3, {1: "real", 2: "real", 3: "broken"}, IO, prefix="fo2")
+    try:
+        configure(pc, 3, IO)
+        time.sleep(2)
+        r.cut = time.time()
+        pc.cut(3)
+        r.lost = pc.node(3).name
+
+        def failed():
+            h = pc.node(1).tool("stonith_admin", "--history", r.lost, timeout=30)
+            return h if "failed" in h.stdout else None
+        r.history = wait_for(failed, TIMEOUT + 90, 2.0, "the first fence to fail")
+        r.failed_at = time.time()
+        time.sleep(10)                  # Pacemaker's reaction to the failure
+        r.where = {n.host_id: pc.resource_node(n, "writer") for n in pc.nodes[:2]}
+        r.crm_mon = pc.node(1).tool("crm_mon", "-1", "--include", "all").stdout
+        collect(r, sim, pc)
+    finally:
+        stop_cluster(sim, pc)
+    r.seconds = time.monotonic() - started
+    yield r
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_watchdog_that_does_not_fire_fails_the_fence(broken_watchdog):
+    r = broken_watchdog
+    assert "reboot of %s failed" % r.lost in r.history.stdout, r.history.stdout
+    assert "Failed Fencing Actions" in r.crm_mon, r.crm_mon
+    failures = [line for log in r.logs.values() for _t, line in log_events(
+        log, r"Operation '(reboot|off)' \[\d+\] targeting %s using sanlock returned 1"
+        % r.lost)]
+    assert failures, "no failed operation of the sanlock device in any log"
+    joined = "\n".join(r.logs.values())
+    assert "its watchdog did not reset it" in joined
+    assert r.fires[3] == [] and r.would_fire[3], (r.fires, r.would_fire)
+    assert r.running[3]
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_the_writer_starts_nowhere_else_when_the_fence_fails(broken_watchdog):
+    r = broken_watchdog
+    for host_id in (1, 2):
+        assert r.where[host_id] in (None, r.lost), r.where
+    others = [rec for rs in r.records.values() for rec in rs if rec["node"] != r.lost]
+    assert others == [], others[:3]
+    lost = [rec["t"] for rs in r.records.values() for rec in rs if rec["node"] == r.lost]
+    assert max(lost) > r.failed_at         # still writing: the only writer
+
+
+# ---------------------------------------------------------------- scenario 3
+
+def fence_each_other(repetition):
+    """Two nodes, two_node: 1; the writer on a random node; the link cut at a random
+    moment of corosync's token rotation: both nodes keep quorum and fence each other."""
+    rng = random.Random()
+    r = Record()
+    r.repetition = repetition
+    r.writer_host = rng.choice((1, 2))
+    r.offset = rng.uniform(0, 4)
+    started = time.monotonic()
+    sim, pc = start_cluster(2, "real", IO, two_node=True, prefix="fo3")
+    try:
+        configure(pc, r.writer_host, IO)
+        time.sleep(2 + r.offset)
+        r.cut = time.time()
+        pc.cut(1)
+        wait_for(lambda: any(h.fires() for h in sim.hosts), TIMEOUT + 60, 1.0,
+                 "a reset")
+        r.first_fire = time.time()
+
+        def settled():
+            alive = [n for n in pc.nodes if n.host.machine.running]
+            if len(alive) != 1:
+                return None
+            where = pc.resource_node(alive[0], "writer")
+            return (alive[0], where) if where == alive[0].name else None
+        survivor, _where = wait_for(settled, TIMEOUT, 1.0,
+                                    "the writer to run on the one node left")
+        r.survivor = survivor.name
+        r.survivor_host = survivor.host_id
+        time.sleep(3)
+        collect(r, sim, pc)
+    finally:
+        stop_cluster(sim, pc)
+    r.seconds = time.monotonic() - started
+    return r
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.parametrize("repetition", range(3))
+def test_two_nodes_cut_apart_leave_exactly_one_writer(repetition):
+    r = fence_each_other(repetition)
+    reset = [h for h, fires in r.fires.items() if fires]
+    assert len(reset) == 1, (r.fires, r.offset)
+    loser = reset[0]
+    assert r.survivor_host == 3 - loser
+    assert r.running[r.survivor_host] and not r.running[loser]
+    # the survivor's watchdog was never armed: no request for it was ever answered
+    assert "watchdog armed" not in r.responder[r.survivor_host]
+    assert "watchdog armed" in r.responder[loser]
+    ok, why = no_overlap(r.records, r.names[loser], r.survivor,
+                         since=r.cut if r.writer_host == loser else 0.0)
+    if r.writer_host == loser:
+        assert ok, why
+    else:   # it never moved: the loser never ran it
+        assert not any(rec["node"] == r.names[loser] for rs in r.records.values()
+                       for rec in rs)
