@@ -8,6 +8,7 @@ files a plain 'make install' left in those places are put back afterwards.
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 
@@ -85,7 +86,7 @@ def deb():
 
 def test_the_package_declares_what_it_needs(deb):
     fields = {}
-    for name in ("Package", "Version", "Architecture", "Depends", "Recommends"):
+    for name in ("Package", "Version", "Architecture", "Depends", "Recommends", "Suggests"):
         fields[name] = subprocess.run(["dpkg-deb", "-f", deb, name], capture_output=True,
                                       text=True, check=True).stdout.strip()
     assert fields["Package"] == PACKAGE
@@ -93,10 +94,21 @@ def test_the_package_declares_what_it_needs(deb):
     assert fields["Architecture"] == "all"
     depends = {d.strip() for d in fields["Depends"].split(",")}
     assert {"python3", "python3-sanlock", "fence-agents", "sanlock"} <= depends
-    # sanlk-reset is optional (a proxy needs none; EL9/EL10 lack it), yet installed by
-    # default for the resetd sync service the package enables
+    # sanlk-reset is optional (the responder is the target side; EL9/EL10 lack it) and
+    # not installed by default: its sanlk-resetd would make the responder refuse to run
     assert "sanlk-reset" not in {d.split()[0] for d in depends}
-    assert "sanlk-reset" in {d.strip() for d in fields["Recommends"].split(",")}
+    assert "sanlk-reset" not in fields["Recommends"]
+    assert "sanlk-reset" in {d.strip() for d in fields["Suggests"].split(",")}
+    # the responder and the witness are enabled and started at install; the resetd sync
+    # is enabled again only where it was before (debian-installed), never started
+    postinst = subprocess.run(["dpkg-deb", "-I", deb, "postinst"], capture_output=True,
+                              text=True, check=True).stdout
+    started = re.findall(r"deb-systemd-invoke \$_dh_action (.*) >", postinst)
+    assert [set(re.findall(r"'([^']+)'", s)) for s in started] == [
+        {"fence-sanlock-vdsm-responder.service", "fence-sanlock-vdsm-witness.service"}], \
+        postinst
+    assert "debian-installed 'fence-sanlock-vdsm-resetd-sync.service'" in postinst, postinst
+    assert subprocess.run(["sh", "-n"], input=postinst, text=True).returncode == 0
     listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True,
                              check=True).stdout
     files = {line.split()[-1].lstrip(".") for line in listing.splitlines()}
@@ -105,6 +117,8 @@ def test_the_package_declares_what_it_needs(deb):
                  "/usr/share/doc/%s/copyright" % PACKAGE,
                  "/usr/sbin/fence-sanlock-vdsm-resetd-sync",
                  "/lib/systemd/system/fence-sanlock-vdsm-resetd-sync.service",
+                 "/usr/sbin/fence-sanlock-vdsm-responder",
+                 "/lib/systemd/system/fence-sanlock-vdsm-responder.service",
                  "/usr/sbin/fence-sanlock-vdsm-witness",
                  "/lib/systemd/system/fence-sanlock-vdsm-witness.service",
                  "/lib/systemd/system/sanlk-resetd.service.d/fence-sanlock-vdsm.conf",
