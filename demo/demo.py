@@ -5,10 +5,13 @@ Three simulated hosts (tests/simcluster.py), each a machine of its own on this c
 (its own processes, /run and clock), run real sanlock daemons sharing one lockspace
 file. Host 3 is set up as a real target: the real wdmd pets its watchdog device (a fake
 device that resets host 3's machine when it fires), its sanlock runs with the watchdog
-(-w 1), and the real sanlk-resetd watches the lockspace for reset requests.
+(-w 1), and the project's own fence-sanlock-vdsm-responder (the target side on every
+platform; EL9 and EL10 ship no sanlk-resetd) answers reset requests in every lockspace
+host 3 has joined.
 
 The agent lists the hosts, reads host 3's status, then fences host 3 from host 1:
-request -> host 3's reply on storage -> host 3's wdmd stops petting and closes the device
+request -> host 3's responder arms its watchdog through wdmd, then replies on storage
+-> host 3's wdmd stops petting and closes the device
 -> the device fires and host 3 is reset -> the agent proves it, and host 2, which did not
 fence, reports it OFF too. Everything is stopped and removed at the end.
 """
@@ -88,9 +91,14 @@ def main():
         ls = cluster.lockspace
         target = cluster.host(3)
         say("lockspace %s ready; hosts 1, 2, 3 see each other live" % ls)
-        cluster.start_resetd(3)
-        say("host 3 runs sanlk-resetd -w 1, and fence-sanlock-vdsm-resetd-sync has "
-            "registered the lockspace with it; every host runs fence-sanlock-vdsm-witness")
+        cluster.start_responder(3)
+        say("host 3 runs fence-sanlock-vdsm-responder, the project's own target side (no "
+            "sanlk-resetd): it checked that its watchdog would reset host 3 in time, and "
+            "answers reset requests in lockspace %s; every host runs "
+            "fence-sanlock-vdsm-witness" % ls)
+        for line in target.responder_log().splitlines():
+            if "this host can be fenced" in line:
+                say("host 3's responder says: %s" % line.split("INFO: ", 1)[-1])
 
         agent(cluster, 1, ["-o", "list", "-a", ls])
         agent(cluster, 1, ["-o", "status", "-a", "%s:3" % ls])
@@ -115,11 +123,12 @@ def main():
         say("what happened, in seconds after the agent started (from the storage and the "
             "watchdog device's own log, not from the agent):")
         rows = [(0.0, "the agent on host 1 sends the reset request (it reaches host 3's "
-                      "sanlk-resetd through host 1's lease on storage)")]
+                      "responder through host 1's lease on storage)")]
         if closes:
             rows.append((closes[0]["mono"] - started,
-                         "host 3's wdmd gives up: sanlk-resetd let its wdmd connection "
-                         "expire, and wdmd closes the device without disarming it"))
+                         "host 3's wdmd, at its next test, finds the connection the "
+                         "responder expired (confirmed by wdmd before the reply) and "
+                         "closes the device without disarming it"))
         if watch.seen_at:
             rows.append((watch.seen_at - started,
                          "host 3's RESETTING reply is in its lease on storage: the promise "
