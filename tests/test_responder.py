@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, pacemaker_stdin
 from simcluster import wait_for
 
 pytestmark = pytest.mark.slow
@@ -78,6 +78,12 @@ def test_an_itco_device_that_fires_late_is_refused(make_cluster, tmp_path):
     cluster.start_responder(3, sysfs=fake_itco(tmp_path / "sysfs"), verdict="cannot be fenced")
     log = host.responder_log()
     assert "iTCO_wdt" in log and "only after two timeouts" in log, log
+    # the same reason from on-target unfencing and from monitor on host 3
+    on = cluster.agent(3, stdin=pacemaker_stdin(cluster.lockspace, "on", 3, nodename="node3"))
+    line = assert_one_line_error(on)
+    assert "cannot be made fenceable" in line and "only after two timeouts" in line, line
+    monitor = cluster.agent(3, ["-o", "monitor", "-a", cluster.lockspace])
+    assert monitor.returncode == 0 and "iTCO_wdt" in monitor.stderr, monitor.stderr
     result = off(cluster, 1)
     assert "never acknowledged" in assert_one_line_error(result)
     assert not cluster.read_leader(3)["extra2"] & RESETTING
