@@ -261,3 +261,10 @@ def test_vdsm_login_and_password_are_accepted_and_ignored(no_daemon_env):
                                         passwd="anything"), env=no_daemon_env)
     assert result.returncode == 0, result.stderr
     assert "Ignoring" not in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_is_the_projects_not_the_librarys(flag):
+    from sanlock_fencing import __version__
+    result = run_agent([flag])
+    assert (result.returncode, result.stdout.strip()) == (0, __version__), result

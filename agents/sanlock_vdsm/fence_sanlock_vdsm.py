@@ -12,7 +12,7 @@ sys.path.insert(0, LIBDIR if not LIBDIR.startswith("@") else
 try:
     from fencing import all_opt, atexit_handler, check_input, fence_action, process_input
     from fencing import run_delay, show_docs
-    from sanlock_fencing import agent, timing
+    from sanlock_fencing import __version__, agent, timing
 except ImportError as err:
     sys.exit("fence_sanlock_vdsm: cannot start: %s; install fence-agents and python3-sanlock, "
              "and run it with /usr/bin/python3" % err)
@@ -44,7 +44,7 @@ TEXTS = {   # option: (help, shortdesc)
     "resource_mode": ("--resource-mode=[0|1]          An expired lease alone is proof",
                       "1 only when every shared resource has a sanlock resource lease and "
                       "the targets' sanlock uses its watchdog"),
-    "sysrq_reboot": ("--sysrq-reboot=[0|1]           Also request REBOOT (sanlk-resetd -b 1)",
+    "sysrq_reboot": ("--sysrq-reboot=[0|1]           Also request a sysrq REBOOT",
                      "Also request a sysrq reboot before the watchdog fires; same proof"),
     "mutual_guard": ("--mutual-guard=[auto|1|0]      Wait before fencing a lower host id",
                      "Before fencing a lower host id, wait 4 x io_timeout + 15 s for its own "
@@ -58,11 +58,12 @@ DOCS = {
     "shortdesc": "Fence agent that resets a host through shared storage with sanlock",
     "longdesc": "fence_sanlock_vdsm fences a host through the storage it shares with another "
                 "host, when the network cannot reach it: run on that other host, it asks the "
-                "target's sanlk-resetd, through their sanlock lockspace, to reset the target "
+                "target's responder, through their sanlock lockspace, to reset the target "
                 "with its watchdog, and reports success only once the reset is proven from the "
-                "storage. Every host needs sanlk-resetd (with its watchdog), wdmd with a "
-                "watchdog device, and the fence-sanlock-vdsm-resetd-sync and "
-                "fence-sanlock-vdsm-witness services. A fence takes about %d s, at most about "
+                "storage. Every host needs wdmd with a watchdog device, a responder "
+                "(fence-sanlock-vdsm-responder, or sanlk-resetd with "
+                "fence-sanlock-vdsm-resetd-sync) and the fence-sanlock-vdsm-witness service. "
+                "A fence takes about %d s, at most about "
                 "%d s, at sanlock's default io_timeout of 10 s: under Pacemaker set "
                 "pcmk_off_timeout, pcmk_reboot_timeout and stonith-timeout to %d (plain "
                 "seconds). See fence_sanlock_vdsm(8)."
@@ -84,6 +85,9 @@ def main():
     all_opt["method"].update(choices=["cycle"], default="cycle")
     all_opt["power_timeout"]["default"] = "175"
     options = check_input(DEVICE_OPT, process_input(DEVICE_OPT), other_conditions=True)
+    if "--version" in options:      # this project's version, not the library's
+        print(__version__)
+        return 0
     show_docs(options, DOCS)
     return agent.run(options, fence_action, run_delay)
 
