@@ -1,7 +1,8 @@
 # fence_sanlock_vdsm — build, test and install.
 #
 #   make deps     install the Debian packages the agent and its tests need (root)
-#   make check    deps + the whole test suite (unit tests and real sanlock daemons)
+#   make lint     pyflakes and pycodestyle on the library and the agent
+#   make check    deps + lint + the whole test suite (unit tests and real sanlock daemons)
 #   make check-cluster  the longer failover scenarios (multi-node Pacemaker, ~15 min)
 #   make unit-pythons  the unit tests under each pyenv Python of PYTHONS (CI: 3.6 and 3.13)
 #   make metadata-ref  rewrite tests/data/metadata/fence_sanlock_vdsm.xml from the agent
@@ -48,7 +49,8 @@ RPM_BUILD_PACKAGES := rpm rpmlint
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
                 python3-pytest python3-pytest-xdist util-linux procps passwd \
                 python3-venv python3-setuptools $(DEB_BUILD_PACKAGES) $(RPM_BUILD_PACKAGES) \
-                pacemaker pacemaker-cli-utils corosync pcs iproute2
+                pacemaker pacemaker-cli-utils corosync pcs iproute2 \
+                python3-pyflakes pycodestyle
 
 # $(call install_missing,PACKAGES,WHO): apt-get those of PACKAGES not installed yet
 define install_missing
@@ -62,14 +64,21 @@ define install_missing
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 endef
 
-.PHONY: all deps check check-cluster unit unit-pythons metadata-ref demo bench man install uninstall clean
+.PHONY: all deps lint check check-cluster unit unit-pythons metadata-ref demo bench man install uninstall clean
 
 all: man metadata-ref
 
 deps:
 	$(call install_missing,$(DEB_PACKAGES),make deps)
 
-check: deps
+# lint: the field's usual checks, on what ships (the library with the host services,
+# and the agent); the project's lines are at most 100 characters
+LINT_PATHS := lib agents/sanlock_vdsm/fence_sanlock_vdsm.py
+lint: deps
+	$(PYTHON) -m pyflakes $(LINT_PATHS)
+	$(PYTHON) -m pycodestyle --max-line-length=100 $(LINT_PATHS)
+
+check: deps lint
 	$(PYTHON) -m pytest -n $(TEST_JOBS) --dist loadgroup -p no:cacheprovider -m "not cluster" \
 	    $(PYTEST_ARGS) tests
 

@@ -128,8 +128,8 @@ def parse_targets(address, port=None):
     for item in address.strip().split(","):
         item = item.strip()
         if not item:
-            raise UsageError("empty item in address %s: expected %s" % (shown(address),
-                                                                       ADDRESS_FORMS))
+            raise UsageError("empty item in address %s: expected %s"
+                             % (shown(address), ADDRESS_FORMS))
         if ":" in item:
             name, _, id_text = item.rpartition(":")
             check_lockspace_name(name)
@@ -154,4 +154,3 @@ def parse_targets(address, port=None):
                                                            names[target.lockspace],
                                                            target.host_id))
     return sorted(set(targets))
-

@@ -21,8 +21,6 @@ def request_value(sysrq_reboot):
     return RESET | REBOOT if sysrq_reboot else RESET
 
 
-
-
 # The data field of a reply from fence-sanlock-vdsm-responder: the tag in the upper 32
 # bits; a reply number in bits 16-31, different for every reply a responder sends, so
 # that a new reply shows on storage even where the record already carried a RESETTING

@@ -104,7 +104,7 @@ class LeaseEvidence:
 
     def __repr__(self):
         return "LeaseEvidence(%s)" % ", ".join("%s=%r" % (n, getattr(self, n))
-                                                for n in _EVIDENCE_NAMES)
+                                               for n in _EVIDENCE_NAMES)
 
     def __str__(self):
         # the lockspace name may come from the daemon (the witness): shown escaped

@@ -37,8 +37,6 @@ FenceOptions.__new__.__defaults__ = (False, False, 0, timing.DEFAULT_FIRE_TIMEOU
 FenceResult = namedtuple("FenceResult", "already_off proof")
 
 
-
-
 class Quiet:
     """Progress sink that shows nothing."""
 
@@ -249,8 +247,8 @@ class Fence:
         while True:
             self.observe()
             now = self.world.clock()
-            verdict = judge(self.leases, now, self.bound,
-                                     self.options.resource_mode, fencing=True)
+            verdict = judge(self.leases, now, self.bound, self.options.resource_mode,
+                            fencing=True)
             if verdict.outcome == Outcome.WAIT:
                 stuck = unreadable_too_long(self.leases, now)
                 if stuck:

@@ -153,7 +153,7 @@ class LeaseReader:
             return ("cannot read %s with direct I/O (EINVAL): the lockspace must be on a "
                     "device or a file system that supports O_DIRECT" % self.path)
         return "cannot read lockspace %s at %s: %s" % (self.lockspace, self.path,
-                                                      os.strerror(err.errno))
+                                                       os.strerror(err.errno))
 
     @property
     def sector_size(self):

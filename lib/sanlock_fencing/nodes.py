@@ -265,7 +265,7 @@ def contradiction_message(node, target, host_name):
     """The refusal of a node name the addressed lease does not carry: both names, and
     what configuration says what was meant."""
     head = "refusing to act on node %s through %s, nothing was sent: " % (quoted(node),
-                                                                         target)
+                                                                          target)
     map_it = ("pcmk_host_map=%s:%d (a host id is taken as given)"
               % (shown_name(node), target.host_id))
     if not host_name:

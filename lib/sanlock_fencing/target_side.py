@@ -160,7 +160,9 @@ def responder_verdict(side, fenceable=None):
     if fenceable is None:
         from .watchdog_fire import SYSFS_WATCHDOG, fenceable as check
         sysfs = side.sysfs or SYSFS_WATCHDOG
-        fenceable = lambda: check(sysfs)       # noqa: E731
+
+        def fenceable():
+            return check(sysfs)
     ok, text = fenceable()
     who = "%s%s" % (RESPONDER, " (pid %d)" % side.pid if side.pid else "")
     if ok:

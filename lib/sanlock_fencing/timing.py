@@ -156,7 +156,6 @@ def pacemaker_timeout(io_timeout, fire_timeout=DEFAULT_FIRE_TIMEOUT):
     return int((worst * 1.2 + 9) // 10 * 10)
 
 
-
 # How far apart two nodes may start fencing each other and still be told apart by the
 # guard below: Pacemaker's fencers on both sides of a split start within seconds.
 RACE_SKEW = 10

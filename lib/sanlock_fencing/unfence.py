@@ -24,8 +24,9 @@ from .resetd_protocol import RESETD_MAX_LOCKSPACES, ResetdClient
 from .resetd_sync import register
 from .sync_state import StateFile
 
-DEFAULT_WAIT = 40.0   # waiting for a lockspace being joined or sanlk-resetd starting; below
-                      # Pacemaker's default 60 s action timeout
+# waiting for a lockspace being joined or sanlk-resetd starting; below Pacemaker's default
+# 60 s action timeout
+DEFAULT_WAIT = 40.0
 REASON_LIMIT = 1000   # sanlk-resetd's and resetd_sync's reasons: escaped, cut only if absurd
 
 

@@ -177,9 +177,9 @@ class Witness:
     def follow(self, item):
         ev = item.ev
         before = ev.to_json()
-        for note in (evidence.observe_record(ev, self.world.read(item.space, ev.host_id,
-                                                                  wait=timing.POLL_INTERVAL)),
-                     evidence.observe_view(ev, self.world.look(ev.lockspace, ev.host_id))):
+        read = self.world.read(item.space, ev.host_id, wait=timing.POLL_INTERVAL)
+        look = self.world.look(ev.lockspace, ev.host_id)
+        for note in (evidence.observe_record(ev, read), evidence.observe_view(ev, look)):
             if note:
                 log.info("%s", escaped(note))
         verdict = judge([ev], self.world.clock(), self.bound, fencing=False)
