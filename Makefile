@@ -7,6 +7,7 @@
 #   make unit-pythons  the unit tests under each pyenv Python of PYTHONS (CI: 3.6 and 3.13)
 #   make metadata-ref  rewrite tests/data/metadata/fence_sanlock_vdsm.xml from the agent
 #   make demo     start a simulated 3-host cluster and fence host 3 through it
+#   make demo-cluster  a 3-node Pacemaker cluster loses a node's network and fails over
 #   make man      regenerate man/fence_sanlock_vdsm.8 from the agent's metadata
 #   make install  install the agent, its library and the man page (DESTDIR, PREFIX)
 #   make deb      build the Debian package fence-sanlock-vdsm into build/deb/ (root
@@ -64,7 +65,7 @@ define install_missing
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 endef
 
-.PHONY: all deps lint check check-cluster unit unit-pythons metadata-ref demo bench man install uninstall clean
+.PHONY: all deps lint check check-cluster unit unit-pythons metadata-ref demo demo-cluster bench man install uninstall clean
 
 all: man metadata-ref
 
@@ -136,6 +137,11 @@ metadata-ref:
 
 demo: deps
 	$(PYTHON) demo/demo.py
+
+# scenario 1 of tests/test_failover.py, watched: a three-node Pacemaker cluster loses a
+# node's network, fences it through the agent, fails over; prints the timeline (~3 min)
+demo-cluster: deps
+	$(PYTHON) demo/failover.py
 
 # BENCH_ARGS=--quick: a short development run, written to build/bench-quick/
 BENCH_ARGS ?=
