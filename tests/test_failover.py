@@ -41,6 +41,29 @@ IO = 3
 TIMEOUT = timing.pacemaker_timeout(IO)        # what the README derives: 160 s at io 3
 
 
+# ---------------------------------------------------------------- the check itself
+
+def test_the_records_round_trip_and_a_torn_one_is_not_read():
+    from clusterwriter import RECORD, decode, encode
+    block = encode("node-a", 2, 7, 1_700_000_000_123_456_789, 42)
+    assert len(block) == RECORD
+    assert decode(block) == {"node": "node-a", "slot": 2, "seq": 7,
+                             "t": 1_700_000_000.123456789, "pid": 42}
+    torn = block[:40] + b"\xff" + block[41:]
+    assert decode(torn) is None and decode(b"\0" * RECORD) is None
+
+
+def test_no_overlap_catches_a_second_writer():
+    def rec(node, t):
+        return {"node": node, "slot": 0, "seq": 0, "t": t, "pid": 1}
+    before = {3: [rec("n3", 10.0), rec("n3", 20.0)], 1: [rec("n1", 5.0), rec("n1", 21.0)]}
+    assert no_overlap(before, "n3", "n1", since=6.0)[0]
+    late = {3: before[3] + [rec("n3", 22.0)], 1: before[1]}
+    ok, why = no_overlap(late, "n3", "n1", since=6.0)
+    assert not ok and "later than" in why
+    assert not no_overlap({3: before[3], 1: []}, "n3", "n1", since=6.0)[0]
+
+
 # ---------------------------------------------------------------- scenario 1
 
 @pytest.fixture(scope="module")
@@ -112,7 +135,9 @@ def broken_watchdog():
         r.lost = pc.node(3).name
 
         def failed():
-            h = pc.node(1).tool("stonith_admin", "--history", r.lost, timeout=30)
+            # --verbose: without it Pacemaker 2.1.5 lists no failed (or pending) action
+            h = pc.node(1).tool("stonith_admin", "--history", r.lost, "--verbose",
+                                timeout=30)
             return h if "failed" in h.stdout else None
         r.history = wait_for(failed, TIMEOUT + 90, 2.0, "the first fence to fail")
         r.failed_at = time.time()
@@ -202,6 +227,8 @@ def test_two_nodes_cut_apart_leave_exactly_one_writer(repetition):
     assert len(reset) == 1, (r.fires, r.offset)
     loser = reset[0]
     assert r.survivor_host == 3 - loser
+    # the README's configuration (no Pacemaker delays): the mutual guard picks the lower id
+    assert r.survivor_host == 1, (r.survivor_host, r.offset)
     assert r.running[r.survivor_host] and not r.running[loser]
     # the survivor's watchdog was never armed: no request for it was ever answered
     assert "watchdog armed" not in r.responder[r.survivor_host]
