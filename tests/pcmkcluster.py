@@ -36,8 +36,9 @@ process tree by the recorded pid of its unshare (``--kill-child``: the node's PI
 namespace dies with it), then the network's holders by theirs. Nothing is killed by name.
 
 Limits: corosync runs with its defaults (token 3 s, for 3 nodes 3.65 s with the
-coefficient), like a cluster that pcs set up; no pcsd (configuration goes through pcs -f
-and cib-push, which need none).
+coefficient), like a cluster that pcs set up; it gives itself SCHED_RR priority 99 as on
+a real node, which is what keeps its token on time while other tests load both CPUs.
+No pcsd (configuration goes through pcs -f and cib-push, which need none).
 """
 
 import datetime
