@@ -101,9 +101,9 @@ def test_target_without_sanlk_resetd_fails_and_delay_is_honoured(make_cluster):
 def test_validation_happens_before_the_delay(make_cluster):
     cluster = make_cluster(hosts=2)
     started = time.monotonic()
-    own = cluster.agent(1, stdin=pacemaker_stdin(cluster.lockspace, "off", 1, delay=999999))
+    own = cluster.agent(1, stdin=pacemaker_stdin(cluster.lockspace, "off", 1, delay=300))
     assert "own host id" in assert_one_line_error(own)
-    empty = cluster.agent(1, stdin=pacemaker_stdin(cluster.lockspace, "off", 2, delay=999999,
+    empty = cluster.agent(1, stdin=pacemaker_stdin(cluster.lockspace, "off", 2, delay=300,
                                                    resource_mode=""))
     assert "resource_mode" in assert_one_line_error(empty)
     assert time.monotonic() - started < 15

@@ -352,8 +352,8 @@ def test_reboot_fails_when_the_target_runs_no_sanlk_resetd(scenario):
     assert results and all(device == "sanlock" and "returned 1" in line
                            for device, line in results)
     # the agent's one-line reason reaches Pacemaker's log
-    assert "never acknowledged it: no sanlk-resetd watches lockspace %s" % scenario.ls \
-        in scenario.log
+    assert ("never acknowledged it: no responder (fence-sanlock-vdsm-responder or "
+            "sanlk-resetd) watches lockspace %s" % scenario.ls) in scenario.log
     assert "reboot of node3 by node1" in scenario.crm_mon.split("Failed Fencing Actions")[1]
 
 

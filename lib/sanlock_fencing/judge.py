@@ -57,9 +57,10 @@ class Outcome(enum.Enum):
 # alive: FAILED because of a sign that the host was not reset (rules out every proof
 # of this generation, whoever observed it), not merely because no proof can come here;
 # refutes: for a renewal past a reply's bound, that reply's owner timestamp (a later
-# reply, to a later request, is not refuted by it)
-Verdict = namedtuple("Verdict", "outcome reason alive refutes")
-Verdict.__new__.__defaults__ = (False, None)
+# reply, to a later request, is not refuted by it); under_way: WAIT because a reply was
+# seen and its watchdog is being waited out (the host may still run until it fires)
+Verdict = namedtuple("Verdict", "outcome reason alive refutes under_way")
+Verdict.__new__.__defaults__ = (False, None, False)
 
 
 def renewal_due(ev):
@@ -133,7 +134,8 @@ def judge_observers(fresh, histories, now, bound, resource_mode=False):
     pending = [v for v, leases in zip(verdicts, histories)
                if v.outcome == Outcome.WAIT and any(ev.credited for ev in leases)]
     if pending:
-        return Verdict(Outcome.WAIT, "a reset is under way: %s" % pending[0].reason)
+        return Verdict(Outcome.WAIT, "a reset is under way: %s" % pending[0].reason,
+                       under_way=True)
     return judge(fresh, now, bound, resource_mode, fencing=False)
 
 

@@ -77,11 +77,13 @@ def judge_looks(looks, store, bound, resource_mode=False):
     verdict = judge_observers(fresh, histories, now, bound, resource_mode)
     if verdict.outcome == Outcome.PROVEN:
         return StatusVerdict(Power.OFF, verdict.reason)
+    if verdict.under_way:
+        # acknowledged, and an observer here is waiting out its watchdog: it may still
+        # run, whatever its lease looks like now
+        return StatusVerdict(Power.ON, verdict.reason)
     may_run = any(ev.state in MAY_RUN or ev.view_state in MAY_RUN for ev in fresh)
     if may_run:
-        reason = verdict.reason if verdict.alive or verdict.outcome == Outcome.WAIT and \
-            verdict.reason.startswith("a reset") else _on_reason(fresh)
-        return StatusVerdict(Power.ON, reason)
+        return StatusVerdict(Power.ON, verdict.reason if verdict.alive else _on_reason(fresh))
     return StatusVerdict(Power.UNPROVEN, verdict.reason)
 
 

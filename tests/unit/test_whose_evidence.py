@@ -290,3 +290,20 @@ def test_a_host_name_from_storage_reaches_the_message_escaped():
     outcome, message, _ = run(world_of(points), power_timeout=120)
     assert outcome == "failed" and "another machine" in message
     assert "\x1b" not in message and "\x07" not in message and "evil\\x1b[2J\\x07" in message
+
+
+def test_status_is_on_while_an_acknowledged_reset_is_waited_out_even_if_expired():
+    # the host stopped renewing right after its reply (a quick reset, or lost storage);
+    # its lease is DEAD here before the witness's bound has passed: "reset under way", ON
+    from sanlock_fencing.witness import Witness
+    points = renewals(-20, 6.0, events_at=[(4.0, R)])
+    w = FakeWorld({3: Timeline(points)}, {3: views_from(points, lag=1.0)}, store=FakeStore(),
+                  incoming=[(5.0, {"from_host_id": 3, "from_generation": 5, "host_id": 1,
+                                   "generation": 9, "event": R, "data": 0})])
+    w.t = -15.0
+    witness = Witness(w)
+    while w.t < 76.0:
+        witness.step()
+    assert w.look(LS, 3).view.state.name == "DEAD"
+    verdict = host_status(w, [T3])
+    assert verdict.power == Power.ON and "under way" in verdict.reason, verdict
