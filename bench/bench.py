@@ -27,6 +27,10 @@ Sections:
              that only imports fencing and sanlock. Measured inside the proxy's machine.
   scale      list and status against lockspaces with 8..64 live hosts and with host ids
              spread up to 2000.
+  failover   scenario 1 of tests/test_failover.py (tests/failover.py) at io_timeout 3 and
+             10: three nodes with real corosync and Pacemaker, the writer's node loses its
+             network; the downtime the writer sees, split into detection, fence and start.
+             One cluster at a time, after the others (corosync's token is timed).
 
 The slow sections (fence, believe, faults, concurrency) run their independent clusters
 concurrently (--jobs); overhead and scale run afterwards on an otherwise idle harness.
@@ -68,7 +72,8 @@ BOUND = timing.watchdog_bound()
 POWER_TIMEOUT = 175             # the agent's default (oVirt's 180 s per call)
 STANDIN_DELAY = 55.0            # io 1 stand-in: power off 55 s after the reply is on
                                 # storage (the real chain fired 56-57 s after it at io 3)
-ALL_SECTIONS = ("fence", "believe", "faults", "concurrency", "overhead", "scale")
+ALL_SECTIONS = ("fence", "believe", "faults", "concurrency", "overhead", "scale",
+                "failover")
 
 def log(text):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
@@ -335,6 +340,26 @@ def fault_jobs():
 
 # -- concurrency -----------------------------------------------------------------------------
 
+def failover_run(io):
+    """Scenario 1 (tests/failover.py) at io_timeout io: its moments (seconds after the
+    cut) and the downtime's parts."""
+    from clusterwriter import no_overlap
+    from failover import durations, lost_node_scenario, timeline
+    try:
+        r = lost_node_scenario(io)
+    except Exception as e:                  # one failed run is a result, not the end
+        return {"io_timeout": io, "error": "%s: %s" % (type(e).__name__, e)}
+    moments = timeline(r)
+    safe, why = no_overlap(r.records, r.lost, r.survivor, since=r.cut)
+    # the goal: corosync's verdict (token 3.65 s + consensus 4.38 s for three nodes), the
+    # agent's worst fence at this io_timeout, and 15 s for Pacemaker to schedule and start
+    goal = 8 + timing.expected_fence_seconds(io)[1] + 15
+    return {"io_timeout": io, "wall_s": round(r.seconds, 1), "goal_s": goal,
+            "moments": [[name, None if t is None else round(t - r.cut, 2)]
+                        for name, t in moments],
+            "durations": durations(moments), "no_overlap": safe, "why": why}
+
+
 def concurrency_run(count):
     """count fences at once through host 1, each of its own target (stand-in watchdogs
     powering their host off as soon as its reply is on storage), io_timeout 1."""
@@ -494,6 +519,12 @@ def main():
     if "scale" in sections:
         log("scale ...")
         data["scale"] = bench_scale(max_hosts, 3 if args.quick else 5)
+    if "failover" in sections:
+        runs = []
+        for io in io_timeouts:
+            log("failover at io_timeout %d ..." % io)
+            runs.append(failover_run(io))
+        data["failover"] = {"runs": runs, "date": data["date"], "command": data["command"]}
     data["total_wall_s"] = round(time.monotonic() - began, 1)
     data["load_at_end"] = os.getloadavg()
     # the raw numbers first: a failure while drawing or reporting must not lose the run
@@ -516,7 +547,7 @@ def finish(data, out):
     for goal in data["goals"]:
         log("%-6s %s: %s" % ("met" if goal["met"] else "MISSED" if goal["met"] is False
                              else "n/a", goal["goal"], goal["value"]))
-    errors = [r for s in ("fence", "believe", "faults") for r in data.get(s, {}).get("runs", [])
+    errors = [r for s in ("fence", "believe", "faults", "failover") for r in data.get(s, {}).get("runs", [])
               if "error" in r]
     if errors or missed:
         log("%d runs with errors, %d goals missed (see the README)" % (len(errors), len(missed)))

@@ -252,10 +252,33 @@ def fault_goals(data, bound):
     return out
 
 
+def failover_goals(data):
+    out = []
+    for r in runs_of(data, "failover"):
+        io = r["io_timeout"]
+        if "error" in r:
+            out.append(goal("failover", "io_timeout %d: failover after a network cut" % io,
+                            "error", False, r["error"][-300:]))
+            continue
+        outage = r["durations"].get("outage (cut -> survivor's first write)")
+        out.append(goal("failover", "io_timeout %d: never two writers after a network cut "
+                        "(no record of the fenced node later than the survivor's first)" % io,
+                        "the fenced node's last write %s s before the survivor's first" % fmt(
+                            r["durations"].get("writer gap (lost node's last write -> "
+                                               "survivor's first write)")),
+                        r["no_overlap"], None if r["no_overlap"] else r["why"]))
+        out.append(goal("failover", "io_timeout %d: the writer writes again within %d s of "
+                        "the cut (corosync's verdict + the agent's worst fence + 15 s)"
+                        % (io, r["goal_s"]), "%s s" % fmt(outage),
+                        outage is not None and outage <= r["goal_s"]))
+    return out
+
+
 def goals(data):
     bound = data["settings"]["bound_s"]
     return (fence_goals(data, bound) + believe_goals(data) + overhead_goals(data)
-            + concurrency_goals(data) + scale_goals(data) + fault_goals(data, bound))
+            + concurrency_goals(data) + scale_goals(data) + fault_goals(data, bound)
+            + failover_goals(data))
 
 
 # -- README ----------------------------------------------------------------------------------
@@ -406,6 +429,39 @@ def scale_section(data):
     return lines + table(["live hosts", "list s", "status s", "status by node name s"], rows)
 
 
+def failover_section(data):
+    lines = ["## 5. Failover after a network cut (real corosync and Pacemaker)", "",
+             "Scenario 1 of tests/test_failover.py (tests/failover.py): three nodes, each a "
+             "simulated machine with its own network namespace, corosync, Pacemaker, sanlock "
+             "daemon, wdmd on a fake watchdog device and the responder; fencing configured "
+             "with the README's pcs commands; the test's writer (O_DIRECT|O_DSYNC records on "
+             "the shared storage) on node 3, whose link then goes down. no-quorum-policy is "
+             "freeze, so node 3 keeps writing until its watchdog resets it. Seconds after "
+             "the cut; each moment from the place that knows it (corosync's and Pacemaker's "
+             "logs, the responder's log, the device, the writer's records)."]
+    if data["failover"].get("date") and data["failover"]["date"] != data["date"]:
+        lines += ["", "Measured %s by `%s` (a run of this section alone, merged into the "
+                  "full run's results.json)." % (data["failover"]["date"],
+                                                  data["failover"]["command"])]
+    lines += [""]
+    runs = [r for r in runs_of(data, "failover") if "error" not in r]
+    if not runs:
+        return lines + ["No run succeeded.", ""]
+    names = [name for name, _t in runs[0]["moments"]]
+    rows = [[name] + [fmt(dict(r["moments"]).get(name)) for r in runs] for name in names]
+    lines += table(["moment"] + ["io_timeout %d" % r["io_timeout"] for r in runs], rows)
+    parts = list(runs[0]["durations"])
+    rows = [[part] + [fmt(r["durations"].get(part)) for r in runs] for part in parts]
+    lines += table(["downtime, s"] + ["io_timeout %d" % r["io_timeout"] for r in runs], rows)
+    return lines + [
+        "The outage a client sees starts at the cut; the writer's own gap is shorter here "
+        "because the lost node, frozen, kept writing until its reset (with Pacemaker's "
+        "default no-quorum-policy=stop it stops a few seconds after the cut, and its gap "
+        "is the outage). The fence part is the agent's (request -> proof) and matches the "
+        "pure fence of section 1; detection is corosync's token and consensus "
+        "(3.65 + 4.38 s for three nodes at its defaults).", ""]
+
+
 def faults_section(data, bound):
     lines = ["## 4. Under faults", "",
              "io_timeout 3, real chain on host 3 (a device that never fires for the broken "
@@ -471,6 +527,8 @@ def write(data, path):
         lines += scale_section(data)
     if "faults" in data:
         lines += faults_section(data, bound)
+    if "failover" in data:
+        lines += failover_section(data)
     missed = [g for g in data["goals"] if g["met"] is False]
     lines += ["## Notes on misses", ""]
     if not missed:
