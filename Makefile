@@ -14,7 +14,7 @@
 #                 installs the missing DEB_BUILD_PACKAGES first)
 #   make rpm      build the EL package fence-agents-sanlock-vdsm (rpm/*.spec) into
 #                 build/rpm/ and lint it with rpmlint (root installs rpm, rpmlint first)
-#   make bench    benchmarks (not part of check, ~7 min here): writes bench/README.md,
+#   make bench    benchmarks (not part of check, ~13 min here): writes bench/README.md,
 #                 results.json and the timeline pictures
 
 PYTHON      ?= /usr/bin/python3
