@@ -181,8 +181,17 @@ class EvidenceStore:
         fds = []
         try:
             try:
-                parent_fd = os.open(os.path.dirname(self.path),
+                # the system's directory above (/run) is not checked; the one below it
+                # (/run/fence-sanlock-vdsm) comes from tmpfiles, or is made here by root
+                # where nothing made it (a /run without the package's tmpfiles run)
+                parent = os.path.dirname(self.path)
+                system_fd = os.open(os.path.dirname(parent),
                                     os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                fds.append(system_fd)
+                parent_fd = self._open_or_make(system_fd, os.path.basename(parent),
+                                               create and os.geteuid() == 0)
+                if parent_fd is None:
+                    raise FileNotFoundError(parent)
                 fds.append(parent_fd)
                 self._check_parent(parent_fd)
                 base_fd = self._open_dir(parent_fd, os.path.basename(self.path), create,
@@ -201,7 +210,7 @@ class EvidenceStore:
                 yield None
                 return
             self._warned.difference_update((self.path, self._subdir(lockspace)))
-            yield fds[-1] if len(fds) == 3 else None
+            yield fds[-1] if len(fds) == 4 else None
         finally:
             for fd in reversed(fds):
                 os.close(fd)

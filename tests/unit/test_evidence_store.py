@@ -373,3 +373,16 @@ def test_the_witness_drops_what_was_kept_when_this_host_leaves_or_joins_again(tm
     del world.spaces[ev.lockspace]
     witness.sync_registrations()                 # left
     assert store.load(ev.lockspace, 3, 5) == {}
+
+
+def test_root_makes_the_directories_a_bare_run_lacks(tmp_path):
+    # a /run where the package's tmpfiles never ran (a private /run of a test node, a
+    # host booted without systemd-tmpfiles): root's first save makes both levels, 0755
+    run = tmp_path / "run"
+    run.mkdir()
+    store = EvidenceStore(str(run / "fence-sanlock-vdsm" / "evidence"))
+    ev = credited()
+    assert store.save(ev, "fence-1")
+    assert store.load(ev.lockspace, 3, 5) == {"fence-1": ev}
+    for made in (run / "fence-sanlock-vdsm", run / "fence-sanlock-vdsm" / "evidence"):
+        assert stat.S_IMODE(os.lstat(str(made)).st_mode) == 0o755
