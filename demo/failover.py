@@ -25,12 +25,12 @@ WIDTH = 60
 WHAT = {
     "cut": "node 3's link goes down (its storage and sanlock keep working)",
     "corosync verdict": "corosync on the survivors: node 3 left; nodes 1 and 2 keep quorum",
-    "fence requested": "Pacemaker asks a survivor's fencer to reboot node 3: the agent starts",
+    "fence requested": "Pacemaker asks a survivor's fencer to reboot node 3 (the agent starts)",
     "reply": "node 3's responder arms its watchdog and replies RESETTING on storage",
     "lost node's last write": "node 3's writer writes its last record",
     "device fired": "node 3's watchdog device fires: every process of node 3 dies at once",
     "proof": "the agent proves the reset (watchdog bound) and exits 0",
-    "writer started": "Pacemaker starts the writer on the survivor",
+    "writer started": "Pacemaker records the writer's start on the survivor as done",
     "survivor's first write": "the survivor's first record on the shared storage",
 }
 
