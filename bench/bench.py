@@ -75,6 +75,7 @@ STANDIN_DELAY = 55.0            # io 1 stand-in: power off 55 s after the reply 
 ALL_SECTIONS = ("fence", "believe", "faults", "concurrency", "overhead", "scale",
                 "failover")
 
+
 def log(text):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
 

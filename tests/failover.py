@@ -217,8 +217,8 @@ def durations(moments):
             "scheduling (verdict -> fence requested)": between("corosync verdict",
                                                                "fence requested"),
             "fence (requested -> proof)": between("fence requested", "proof"),
-            "start (proof -> survivor's first write)": between("proof",
-                                                              "survivor's first write"),
+            "start (proof -> survivor's first write)": between(
+                "proof", "survivor's first write"),
             "writer gap (lost node's last write -> survivor's first write)":
                 between("lost node's last write", "survivor's first write"),
             "margin (device fired -> proof)": between("device fired", "proof")}
