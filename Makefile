@@ -3,7 +3,7 @@
 #   make deps     install the Debian packages the agent and its tests need (root)
 #   make lint     pyflakes and pycodestyle on the library and the agent
 #   make check    deps + lint + the whole test suite (unit tests and real sanlock daemons)
-#   make check-cluster  the longer failover scenarios (multi-node Pacemaker, ~15 min)
+#   make check-cluster  the longer failover scenarios (multi-node Pacemaker, ~11 min)
 #   make unit-pythons  the unit tests under each pyenv Python of PYTHONS (CI: 3.6 and 3.13)
 #   make metadata-ref  rewrite tests/data/metadata/fence_sanlock_vdsm.xml from the agent
 #   make demo     start a simulated 3-host cluster and fence host 3 through it
