@@ -47,7 +47,7 @@ _EVIDENCE_FIELDS = (
     ("started_at", None),         # when the first record of this generation returned
     ("leftover", False),          # a reply was in the record before anyone saw it arrive
     ("leftover_settled", False),  # a renewal since then showed whose it was
-    ("leftover_reply", None),     # that reply's [event, event generation, data]
+    ("reply_fields", None),       # [event, event generation, data] of the reply on record
     ("reply_anchor", None),       # latest possible arming time (observer clock)
     ("reply_ts", None),           # owner timestamp: arming <= reply_ts + 1
     ("reply_event", 0),
@@ -212,7 +212,7 @@ def observe_record(ev, read):
             read.issued
         if _has_reply(record):
             ev.leftover = True
-            ev.leftover_reply = _reply_fields(record)
+            ev.reply_fields = _reply_fields(record)
             return ("%s already carries a reset reply (%s) that nobody here saw arrive: it "
                     "proves nothing by itself" % (ev, events.name(record.event)))
         return None
@@ -222,30 +222,42 @@ def observe_record(ev, read):
     if record.timestamp > ev.last_ts:
         note = _renewal(ev, record.timestamp, read.returned)
         if _has_reply(record):
-            replaced = ev.leftover and _reply_fields(record) != ev.leftover_reply
-            if ev.leftover and not replaced:
-                if not ev.leftover_settled:
-                    ev.leftover_settled = True
-                    note = _join(note, "%s renewed and still carries its reply: it "
-                                 "acknowledged an earlier request of this generation" % ev)
-            elif not ev.credited:
-                # a reply not there before, or one that replaced the reply left there (its
-                # event, requester generation or data changed: set anew since the last
-                # renewal; our responder numbers its replies so that this shows)
-                ev.leftover = False
-                ev.reply_anchor, ev.reply_ts = read.returned, record.timestamp
-                ev.reply_event, ev.reply_source = record.event, "seen arriving on storage"
-                ev.announced_bound = events.decode_reply_bound(record.event_data)
-                note = _join(note, "%s acknowledged: %s (in its lease on storage%s)"
-                             % (ev, events.name(record.event),
-                                ", replacing the reply left there" if replaced else ""))
-        elif ev.leftover and not ev.leftover_settled:
+            note = _join(note, _reply_on_record(ev, record, read))
+        else:
+            ev.reply_fields = None      # this renewal carries no reply: the next one is new
+        if not _has_reply(record) and ev.leftover and not ev.leftover_settled:
             ev.leftover, ev.leftover_settled = False, True
             note = _join(note, "%s renewed without the old reply: it was left from an "
                          "earlier generation" % ev)
     if record.timestamp == ev.last_ts:
         ev.confirmed_at = max(ev.confirmed_at or read.issued, read.issued)
     return note
+
+
+def _reply_on_record(ev, record, read):
+    """A renewal carrying a RESETTING reply: the one seen before, or one set anew since
+    the last renewal (its event, requester generation or data changed; our responder
+    numbers its replies so that each shows, sanlk-resetd's are all alike)."""
+    fields = _reply_fields(record)
+    new = fields != ev.reply_fields
+    ev.reply_fields = fields
+    if not new:
+        if ev.leftover and not ev.leftover_settled:
+            ev.leftover_settled = True
+            return ("%s renewed and still carries its reply: it acknowledged an earlier "
+                    "request of this generation" % ev)
+        return None
+    # a new arming after one credited replaces it: the watchdog is judged from the new
+    # one (a reset an earlier reply did not bring, or a reply forged on the target, does
+    # not make this one fail; the later anchor only delays a proof)
+    replacing = ev.leftover or ev.credited
+    ev.leftover = False
+    ev.reply_anchor, ev.reply_ts = read.returned, record.timestamp
+    ev.reply_event, ev.reply_source = record.event, "seen arriving on storage"
+    ev.announced_bound = events.decode_reply_bound(record.event_data)
+    return ("%s acknowledged: %s (in its lease on storage%s)"
+            % (ev, events.name(record.event),
+               ", replacing the reply there before" if replacing else ""))
 
 
 def _reply_fields(record):

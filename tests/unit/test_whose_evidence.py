@@ -307,3 +307,24 @@ def test_status_is_on_while_an_acknowledged_reset_is_waited_out_even_if_expired(
     assert w.look(LS, 3).view.state.name == "DEAD"
     verdict = host_status(w, [T3])
     assert verdict.power == Power.ON and "under way" in verdict.reason, verdict
+
+
+def test_a_forged_reply_credited_before_the_fence_gives_way_to_the_real_one():
+    # the witness credited a forged reply at 30 (no arming); a fence at 40 imports it, and
+    # the responder's real reply (numbered) lands at 46; the host renews past the forged
+    # reply's bound and is reset ~70 s after the real arming: proven, from the real reply
+    from sanlock_fencing.witness import Witness
+    store = FakeStore()
+    points = forged_then_answered(answer_at=46.0, stop=116.0, forged_at=30.0)
+    forged = {"from_host_id": 3, "from_generation": 5, "host_id": 1, "generation": 9,
+              "event": R, "data": 0}
+    world = FakeWorld({3: Timeline(points)}, {3: views_from(points)}, store=store,
+                      incoming=[(31.0, forged)])
+    world.t = -15.0
+    witness = Witness(world)
+    while world.t < 40.0:
+        witness.step()
+    assert store.kept                                   # the forged reply, credited
+    outcome, message, ended = run(world)
+    assert outcome == "proven", message
+    assert ended >= 46.0 + BOUND
