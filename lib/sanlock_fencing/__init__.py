@@ -32,4 +32,4 @@ documentation; everything that decides anything lives in this package:
 - progress:        what a person at a terminal sees while a fence runs
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
