@@ -136,3 +136,27 @@ def test_it_follows_joins_leaves_and_daemon_restarts(make_cluster):
                                                 % cluster.lockspace) > before,
              60, 0.5, "the responder to register again after the daemon restart")
     assert host.alive("responder") and "Traceback" not in host.responder_log()
+
+
+def test_a_reply_forged_on_the_target_does_not_make_it_unfenceable(make_cluster):
+    """A process on host 3 that may use its sanlock daemon (any member of group sanlock;
+    root here) sets RESETTING to every host, arming nothing. The witness on host 1 credits
+    it, as it must (nothing tells it from a real reply). A fence of host 3 from host 1 is
+    still sent, and proven from the responder's own, numbered reply: the device fires
+    before the agent reports success. Before, the fence judged from the forged reply and
+    failed once host 3 outlived its bound (or sent nothing at all, once the witness had
+    seen it do so)."""
+    cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
+    cluster.start_responder(3)
+    ls = cluster.lockspace
+    generation = cluster.host(1).generations[ls]
+    cluster.set_event(3, 1, RESETTING, generation=generation, flags=16)   # SETEV_ALL_HOSTS
+    wait_for(lambda: cluster.read_leader(3)["extra2"] & RESETTING, 30, 0.2,
+             "the forged reply on storage")
+    time.sleep(3 * IO)          # host 1's daemon hands it to the witness, which credits it
+    result = off(cluster, 1)
+    ended = time.monotonic()
+    assert result.returncode == 0, result.stderr
+    fires = cluster.host(3).fires()
+    assert len(fires) == 1 and fires[0]["mono"] < ended
+    assert "replied RESETTING" in cluster.host(3).responder_log()
