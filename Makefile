@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # fence_sanlock_vdsm — build, test and install.
 #
 #   make deps     install the Debian packages the agent and its tests need (root)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The sanlock_fencing library, for pip installs into a venv made with
 --system-site-packages from /usr/bin/python3 (sanlock and fencing come from Debian).
 The agent itself is installed by 'make install'."""

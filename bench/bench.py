@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """make bench: how soon a fenced host's VMs may restart, what each call costs, how it scales,
 and how fast it fails.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The bench's own eyes: the storage read directly, and a stand-in watchdog.
 
 LeaseWatch reads the delta-lease records from the lockspace file (no host's view and no

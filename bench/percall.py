@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Per-call overhead and scale: whole agent processes, timed inside a simulated machine.
 
 Every call is a fork+exec done by a small wrapper inside the proxy's machine, so the

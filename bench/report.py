@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The goals and bench/README.md, computed from bench.py's results (nothing typed by hand).
 
 (About 480 lines: each section has its goals and its tables, with the prose that says

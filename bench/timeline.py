@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """One fence per io_timeout as a timeline picture (matplotlib, Agg backend): the median agent
 run of bench.py's fence section and the sanlk-reset run of its pair."""
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """make demo: fence a host through shared storage, with its real watchdog chain.
 
 Three simulated hosts (tests/simcluster.py), each a machine of its own on this computer

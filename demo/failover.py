@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """make demo-cluster: a real three-node Pacemaker cluster loses a node's network, fences it
 through fence_sanlock_vdsm and fails over; the timeline is printed at the end.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A writer that stands for a VM's disk I/O, and the reader that proves who wrote when.
 
 The writer (``python3 clusterwriter.py --file F --node NAME --slot N``) writes one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared test helpers: run the agent exactly as its callers do."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 1 of the failover tests as a function, with its timeline: the test
 (tests/test_failover.py), the benchmark (bench/bench.py, section failover) and the demo
 (demo/failover.py) run the same code.

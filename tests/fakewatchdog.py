@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fake Linux watchdog devices served by FUSE: the "hardware" of simulated hosts, driven by
 the real wdmd (``wdmd -w MOUNT/DEVICE``).
 

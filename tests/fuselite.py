@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A small FUSE server in pure Python speaking the kernel's /dev/fuse protocol, and the
 plumbing shared by fakewatchdog.py and storagepath.py (server process, control channel).
 

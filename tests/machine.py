@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A simulated machine for tests: a process tree that is killed, booted and clocked like a host.
 
 What a machine is made of, and why:

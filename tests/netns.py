@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Private networks for simulated machines: one bridge, one link per node, nothing else.
 
 A `Network` is a bridge in a network namespace of its own; `add_node()` gives a node a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A real one-node Pacemaker cluster for end-to-end tests (corosync + pacemakerd).
 
 The node runs in private PID, mount and network namespaces (``unshare -p -m -n``):

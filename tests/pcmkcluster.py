@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Real multi-node Pacemaker clusters on one machine, one node per simulated host.
 
 A node is a simulated host of a SimCluster (simhost.py: a machine of its own with its own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Simulated sanlock clusters on one machine, for integration tests, the demo and benchmarks.
 
 A cluster is a set of simulated hosts (simhost.py: each a machine of its own, with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """One simulated host: a machine (machine.py), a view of the shared storage
 (storagepath.py), and the programs a real host runs, started as their units start them.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Per-host views of shared lease storage through FUSE, with switchable faults.
 
 The lockspace files live in a backing directory on ext4 (default under /var/tmp: sanlock

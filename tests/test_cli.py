@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The agent as a process, without any sanlock daemon: input handling, docs, metadata."""
 
 import difflib

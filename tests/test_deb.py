@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """make deb builds a Debian package that installs with apt and works where vdsm and
 Pacemaker look for it (issue: real clients, installs).
 

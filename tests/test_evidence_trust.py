@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Kept evidence is root's alone (issue 18, cases 3 and 4), against real sanlock daemons.
 
 A process of group sanlock (uid nobody, gid sanlock: what vdsm can do) on host 1 tries to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The mission end to end (issue 20): a real cluster loses a node's network, keeps its
 storage, fences the node through this agent and fails over, never with two writers.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """off, reboot and on against real sanlock daemons and real sanlk-resetd at io_timeout 1.
 
 Each scenario has its own cluster of simulated machines, so scenarios run concurrently.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Tests of the simulated-host mechanisms, against the real binaries:
 tests/machine.py (cgroup + mount/time namespaces), tests/fakewatchdog.py (a FUSE watchdog
 device driven by the real wdmd), tests/storagepath.py (per-host FUSE views of the lease

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """make install lays out a working agent wherever DESTDIR/PREFIX put it."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Hosts by node name, as Pacemaker addresses them without pcmk_host_map, against real
 sanlock daemons whose host names are the node names (-e, as our_host_name would do)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Real Pacemaker runs the installed agent (issue: real clients, Pacemaker).
 
 The agent is installed by the project's own `make install` into /usr/sbin, where

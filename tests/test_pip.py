@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """setup.py installs the library with pip into a venv made with --system-site-packages
 from /usr/bin/python3 (sanlock and fencing come from Debian), without the internet."""
 

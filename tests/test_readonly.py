@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """status, list, monitor against real sanlock daemons (issue: the agent's foundation)."""
 
 import re

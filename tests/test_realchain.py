@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fences against the real watchdog chain: real wdmd petting a fake device of the host's
 own (its fire resets the whole simulated machine), the real `sanlock daemon -w 1` and,
 on the target, the project's own fence-sanlock-vdsm-responder (the default target side

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence-sanlock-vdsm-resetd-sync and on_target unfencing against real sanlock daemons and a
 real sanlk-resetd (issue 5).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The project's own responder (fence-sanlock-vdsm-responder) against the real watchdog
 chain: real wdmd petting a fake device of the host's own (its fire resets the whole
 simulated machine), the real `sanlock daemon -w 1`, at io_timeout 3; no sanlk-resetd on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """make rpm builds the EL package fence-agents-sanlock-vdsm, rpmlint finds no error in it,
 and it installs into a scratch rpm root with the layout EL hosts need and an agent whose
 metadata validates (issue 19, packages for EL).

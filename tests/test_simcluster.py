@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Self-tests of tests/simcluster.py: what the fence tests rely on the cluster for.
 
 The mechanisms underneath (machine.py, storagepath.py, fakewatchdog.py with the real wdmd)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The agent run exactly as oVirt's engine runs it through vdsm (issue: real clients).
 
 vdsm executes /usr/sbin/fence_<agent> with no arguments, as the non-root user `vdsm`

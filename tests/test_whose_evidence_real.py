@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Whose evidence is it, with real sanlock daemons at io_timeout 1 (issue "Whose proof
 is it", cases 5, 6 and 7; their unit timelines are in unit/test_whose_evidence.py).
 

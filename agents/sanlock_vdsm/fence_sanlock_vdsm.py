@@ -1,4 +1,5 @@
 #!/usr/bin/python3 -tt
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence_sanlock_vdsm: options and documentation; the logic is in sanlock_fencing."""
 
 import atexit

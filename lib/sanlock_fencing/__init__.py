@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fencing through shared storage with sanlock: the logic behind fence_sanlock_vdsm.
 
 The agent script (agents/sanlock_vdsm/fence_sanlock_vdsm.py) only declares options and

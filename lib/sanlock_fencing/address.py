@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Parse the fence address into targets: (lockspace, host id) pairs of one host.
 
 Accepted forms (sanlk-reset's own format, plus what oVirt and Pacemaker can send):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Glue between the fence-agents library (fencing.py) and this package.
 
 The agent script declares options and documentation and calls run(); this module

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Calls that may block, each with a deadline.
 
 A SIGSTOPped sanlock daemon accepts a connection and never answers; a stalled

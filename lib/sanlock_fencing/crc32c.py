@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """CRC-32C (Castagnoli), the checksum sanlock puts in every leader record."""
 
 _POLY_REFLECTED = 0x82F63B78

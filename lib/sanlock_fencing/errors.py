@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Errors that end an action with a one-line message and exit status 1."""
 
 

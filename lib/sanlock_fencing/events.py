@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The sanlk-resetd protocol: event values carried through the delta leases.
 
 A requester sets RESET (optionally with REBOOT) for the target host; the target's

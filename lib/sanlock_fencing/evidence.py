@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What is seen of a host's lease over time: observations folded into facts (pure).
 
 No I/O, no clock of its own, and no verdicts: the caller feeds observations of a

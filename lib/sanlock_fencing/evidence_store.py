@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What observers on this host have seen of other hosts' leases, kept between processes.
 
 A single look at a lease cannot prove a reset: a reply in a record may be carried

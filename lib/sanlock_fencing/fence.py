@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """off and reboot: send a sanlk-resetd reset request and watch until it is proven.
 
 Every POLL_INTERVAL the loop reads what can carry evidence: pending events, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """monitor: is this host able to fence through the addressed lockspaces?
 
 With host ids in the address it also says, per target, what can be known without

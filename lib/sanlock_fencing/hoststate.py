@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Host states as sanlock's get_hosts reports them, and one observation of a host."""
 
 import enum

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one place that decides: PROVEN, FAILED or WAIT for a host, from its LeaseEvidence.
 
 Pure logic over the facts evidence.py folded. The rules run in a fixed, visible

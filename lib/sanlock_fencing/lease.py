@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Read a host's delta lease record straight from shared storage.
 
 The record is the evidence that survives the host: the last reset event it

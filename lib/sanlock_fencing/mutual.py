@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Two nodes fencing each other: at most one of them may be reset.
 
 Two nodes that lose their network but not their storage fence each other at about the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Hosts by name: what a lease says about who holds it, as Pacemaker names nodes.
 
 sanlock's host name is one per daemon, the same in every lockspace it joins, and is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What a person sees while a fence runs.
 
 On a terminal: one live line on stderr, rewritten in place (requested ->

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """This host's sanlock daemon (the "proxy"): every call bounded, every error typed.
 
 All calls to the sanlock python binding go through here. Each runs with a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What one invocation of the agent asks for, validated before anything is done.
 
 The options come from the fence-agents library (stdin key=value lines or the command

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """sanlk-resetd's update socket: the datagrams that tell it which lockspaces to watch.
 
 sanlk-resetd (3.8.5) binds /run/sanlk-resetd/sanlk-resetd.sock and reads datagrams of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Keep the local sanlk-resetd watching every lockspace the local sanlock daemon has joined.
 
 A host can be fenced through a lockspace only if its sanlk-resetd has registered for

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence-sanlock-vdsm-responder: this host answers reset requests itself (no sanlk-resetd).
 
 Wire-compatible with sanlk-resetd (sanlock's reset/sanlk_resetd.c) both ways: it

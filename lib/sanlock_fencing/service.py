@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the host services (resetd sync, witness) share: their command line, logging as
 systemd expects it, and a loop that runs until SIGTERM."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """status and list: what the evidence says about hosts now, through judge.
 
 A status look is a short history: what observers on this host kept (an earlier

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What to tell sanlk-resetd: the daemon's lockspaces against what it watches (pure)."""
 
 from .errors import FenceError

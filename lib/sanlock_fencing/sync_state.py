@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What this host's sanlk-resetd was told, kept in a small file shared by its writers.
 
 The resetd sync service, its --once runs and unfencing (which registers its own

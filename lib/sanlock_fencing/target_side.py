@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Which target side this host runs: the project's responder, or sanlk-resetd.
 
 A host answers reset requests with one of two programs: fence-sanlock-vdsm-responder

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Every time bound the agent uses, and where each number comes from.
 
 sanlock (3.8.5): a host renews its delta lease every 2*io_timeout. The renewal

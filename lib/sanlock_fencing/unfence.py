@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """on, run by the target itself (Pacemaker's on_target unfencing): make this host fenceable.
 
 Pacemaker runs an on_target "on" on the node that joins the cluster, before it starts

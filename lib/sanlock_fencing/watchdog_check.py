@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Is this host's watchdog in use, so that sanlk-resetd's reply is a promise it can keep?
 
 sanlk-resetd arms the watchdog by expiring its own connection to wdmd, and answers

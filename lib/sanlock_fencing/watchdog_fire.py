@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Would this host's watchdog, armed now, reset it within the bound every proxy assumes?
 
 A RESETTING reply is a promise that the host is reset within timing.watchdog_bound()

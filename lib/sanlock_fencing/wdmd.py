@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """wdmd's own client API (libwdmd.so.1), every call bounded, every error typed.
 
 The responder arms this host's watchdog the way sanlk-resetd does: it holds one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The witness: every host records the reset replies it receives, and followed the hosts
 that sent them until their reset is proven or ruled out.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The outside world of a fence or a status look: clock, daemon, storage, kept evidence.
 
 fence.py, status.py and witness.py take a World rather than reaching for the

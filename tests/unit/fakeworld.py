@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A made-up world for the fence loop and status: what is on storage, what this host's
 daemon says, and a virtual clock, all as explicit timelines (seconds).
 

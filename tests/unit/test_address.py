@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 import pytest
 
 from sanlock_fencing.address import Target, parse_targets

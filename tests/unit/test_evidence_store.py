@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The evidence kept between processes: what is saved comes back whole, and only from a
 file this store may trust, of the same clock and the same lease generation."""
 

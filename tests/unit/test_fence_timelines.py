@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The fence loop and status through made-up timelines (seconds), one per known hole.
 
 Each world says what is on storage and what this host's daemon reports at every

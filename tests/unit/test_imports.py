@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Every module of the library, the agent script and the host services' command load
 under the interpreter running the tests.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """mutual.py: the look for a request resetting this host, bounded whatever the lockspace
 size, and messages that say what is known.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Names from the daemon and from storage reach messages and log lines escaped (and cut
 when over-long): whoever adds a lockspace chooses its name and path, and an escape
 sequence in one must not act on the terminal or forge a log line."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Whose lease is it: a node name picks or checks a lease only through a whole host name
 (issue 18, "Identity"), through made-up worlds."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Node names, list output and the mutual-fence guard, through made-up worlds."""
 
 import pytest

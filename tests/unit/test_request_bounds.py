@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """power_timeout and delay: numbers of seconds with an upper bound, whatever the library
 lets through (it checks int() today; nan, inf and 1e23 must not mean "no bound" here
 either)."""

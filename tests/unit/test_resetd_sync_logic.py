@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The resetd sync logic and unfencing, against fakes: a fake sanlock daemon (proxy) and a
 real datagram socket standing in for sanlk-resetd's update socket."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The responder's pure rules: which events are requests for this host, and whether its
 watchdog would fire within the bound every proxy assumes (iTCO_wdt's two timeouts);
 and the responder's order of things against fakes: the watchdog is armed, and wdmd has

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """shown_name: names from the daemon or from storage reach a log line or a terminal
 escaped and, when over-long, cut."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Which target side a host runs (target_side.py), and what monitor and on-target
 unfencing say for a host running the project's responder (pure: a lock file in a
 temporary directory, fake daemons and verdicts)."""

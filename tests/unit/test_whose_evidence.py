@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Whose evidence is it: the fence loop and status through made-up timelines in which the
 evidence belongs to another life of the lockspace, another machine, another lockspace
 of the same machine, a bound the daemons do not apply, a merely slow renewal, or a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The witness through made-up timelines: it credits a reply it saw arrive, follows the
 host, and its record lets status on its host say OFF (or never OFF)."""
 
