@@ -50,9 +50,9 @@ def test_the_agent_fences_a_host_running_the_responder(make_cluster):
     assert log.index("watchdog armed") < log.index("replied RESETTING")
 
 
-def test_sanlk_reset_gets_resetting_from_the_responder(make_cluster):
-    """Debian's requester, unchanged: `sanlk-reset reset LS:ID` sends generation 0 and
-    waits for RESETTING from the target, then for its lease to be DEAD."""
+def sanlk_reset_against_the_responder(make_cluster):
+    """One run of `sanlk-reset reset LS:3` from host 1 against host 3 running the
+    responder: (its output, its exit status, host 3's device fires)."""
     cluster = make_cluster(hosts=3, io_timeout=IO, watchdog={3: "real"})
     cluster.start_responder(3)
     host1 = cluster.host(1)
@@ -68,9 +68,26 @@ def test_sanlk_reset_gets_resetting_from_the_responder(make_cluster):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert "host resetting in ls %s:3" % cluster.lockspace in out, out
-    assert proc.returncode == 0, out
-    assert cluster.host(3).fires()
+    wait_for(lambda: cluster.host(3).fires(), 120, 1.0, "host 3's device to fire")
+    return out, proc.returncode, "host resetting in ls %s:3" % cluster.lockspace
+
+
+def test_sanlk_reset_gets_resetting_from_the_responder(make_cluster):
+    """Debian's requester, unchanged: `sanlk-reset reset LS:ID` sends generation 0 and
+    waits for RESETTING from the target, then for its lease to be DEAD.
+
+    sanlk-reset gives up after 4 renewals of the target counted from its own request,
+    before that is even on storage, and learns of a reply only by its event, one renewal
+    of its own daemon after the reply is on storage: on a loaded machine it fails now and
+    then against sanlk-resetd too (bench/README.md). That one failure, with the reply on
+    storage and the host reset anyway, is run again once on a fresh cluster; any other
+    outcome fails the test."""
+    for attempt in (1, 2):
+        out, status, acknowledged = sanlk_reset_against_the_responder(make_cluster)
+        if status == 0 or attempt == 2 or "host renewals 4 with no reply" not in out:
+            break
+    assert acknowledged in out, out
+    assert status == 0, out
 
 
 def test_an_itco_device_that_fires_late_is_refused(make_cluster, tmp_path):
