@@ -249,3 +249,20 @@ def views_from(points, io=1, lag=1.0, host_id=3, until=None):
         out.append((t + 8 * io, view("FAIL", r.timestamp, r.owner_generation, host_id, io)))
         out.append((t + 8 * io + 60, view("DEAD", r.timestamp, r.owner_generation, host_id, io)))
     return Timeline(out)
+
+
+def world_of(points, lag=1.0, **kwargs):
+    """A world whose host 3 writes the records `points` (its daemon's view follows)."""
+    return FakeWorld({3: Timeline(points)}, {3: views_from(points, lag=lag)}, **kwargs)
+
+
+def run_fence(world, targets, **options):
+    """A fence of targets through world: ('proven' | 'already off' | 'failed', message,
+    virtual seconds)."""
+    from sanlock_fencing.errors import FenceError
+    from sanlock_fencing.fence import FenceOptions, fence
+    try:
+        result = fence(world, list(targets), FenceOptions(**options), writer="fence-test")
+    except FenceError as err:
+        return "failed", str(err), world.t
+    return ("already off" if result.already_off else "proven"), result.proof, world.t

@@ -9,10 +9,10 @@ moment; the virtual clock makes a 100-second fence take milliseconds. The target
 
 import pytest
 
-from fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, view, views_from)
+from fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
+                       views_from, world_of)
 from sanlock_fencing import events, timing
 from sanlock_fencing.address import Target
-from sanlock_fencing.errors import FenceError
 from sanlock_fencing.fence import FenceOptions, OwnHostReset, fence
 from sanlock_fencing.status import Power, host_status
 
@@ -21,17 +21,8 @@ T3 = Target(LS, 3)
 R = events.RESETTING
 
 
-def world_of(points, lag=1.0, **kwargs):
-    return FakeWorld({3: Timeline(points)}, {3: views_from(points, lag=lag)}, **kwargs)
-
-
 def run(world, targets=(T3,), **options):
-    """('proven' | 'failed', message, virtual seconds)."""
-    try:
-        result = fence(world, list(targets), FenceOptions(**options), writer="fence-test")
-    except FenceError as err:
-        return "failed", str(err), world.t
-    return ("already off" if result.already_off else "proven"), result.proof, world.t
+    return run_fence(world, targets, **options)
 
 
 def healthy(reply_at=4.0, fire_at=None, stop=None, **kw):

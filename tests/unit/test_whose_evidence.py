@@ -8,11 +8,10 @@ The target (host 3) renews every 2 s (io_timeout 1) from t = -20; its owner cloc
 1000 at t = -20 unless a test says otherwise.
 """
 
-from fakeworld import LS, FakeStore, FakeWorld, Timeline, rec, renewals, view, views_from
+from fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
+                       views_from, world_of)
 from sanlock_fencing import events, timing
 from sanlock_fencing.address import Target
-from sanlock_fencing.errors import FenceError
-from sanlock_fencing.fence import FenceOptions, fence
 from sanlock_fencing.status import Power, host_status
 
 BOUND = timing.watchdog_bound()
@@ -20,17 +19,8 @@ T3 = Target(LS, 3)
 R = events.RESETTING
 
 
-def world_of(points, lag=1.0, **kwargs):
-    return FakeWorld({3: Timeline(points)}, {3: views_from(points, lag=lag)}, **kwargs)
-
-
 def run(world, targets=(T3,), **options):
-    """('proven' | 'already off' | 'failed', message, virtual seconds)."""
-    try:
-        result = fence(world, list(targets), FenceOptions(**options), writer="fence-test")
-    except FenceError as err:
-        return "failed", str(err), world.t
-    return ("already off" if result.already_off else "proven"), result.proof, world.t
+    return run_fence(world, targets, **options)
 
 
 # ------------------------------------------------------------ case 5: an earlier life
