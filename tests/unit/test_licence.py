@@ -12,7 +12,8 @@ TAG = "SPDX-License-Identifier: GPL-2.0-or-later"
 def sources():
     listed = subprocess.run(["git", "ls-files", "*.py", "agents/sanlock_vdsm/*.in",
                              "Makefile", "debian/rules", "debian/postinst", ".ci/run"],
-                            cwd=ROOT, capture_output=True, universal_newlines=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True)
     if listed.returncode != 0:       # not a git checkout (an unpacked source package)
         return []
     return listed.stdout.split()
