@@ -34,10 +34,12 @@ PYTEST_ARGS ?=
 AGENT    := agents/sanlock_vdsm/fence_sanlock_vdsm.py
 COMMAND  := agents/sanlock_vdsm/service-command.in
 # the host services: command name:module
-SERVICES := fence-sanlock-vdsm-resetd-sync:resetd_sync fence-sanlock-vdsm-witness:witness \
-            fence-sanlock-vdsm-responder:responder
+SERVICES := fence-sanlock-vdsm-resetd-sync:host.resetd_sync \
+            fence-sanlock-vdsm-witness:host.witness fence-sanlock-vdsm-responder:host.responder
 UNITS    := systemd/fence-sanlock-vdsm-resetd-sync.service systemd/fence-sanlock-vdsm-witness.service \
             systemd/fence-sanlock-vdsm-responder.service
+# the library's packages: the shared core beneath the agent's side and the host side
+LIB_PACKAGES := sanlock_fencing sanlock_fencing/core sanlock_fencing/agent sanlock_fencing/host
 DROPIN   := systemd/sanlk-resetd.service.d/fence-sanlock-vdsm.conf
 TMPFILES := systemd/fence-sanlock-vdsm.tmpfiles
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
@@ -152,7 +154,7 @@ bench: deps
 
 man: $(MANPAGE)
 
-$(MANPAGE): $(AGENT) $(MANEXTRA) lib/sanlock_fencing/*.py
+$(MANPAGE): $(AGENT) $(MANEXTRA) $(wildcard lib/sanlock_fencing/*.py lib/sanlock_fencing/*/*.py)
 	$(PYTHON) $(AGENT) -o manpage > man/.fence_sanlock_vdsm.xml
 	xmllint --noout --relaxng $(RNG) man/.fence_sanlock_vdsm.xml
 	xsltproc $(XSL) man/.fence_sanlock_vdsm.xml > man/.fence_sanlock_vdsm.8
@@ -161,7 +163,7 @@ $(MANPAGE): $(AGENT) $(MANEXTRA) lib/sanlock_fencing/*.py
 	rm -f man/.fence_sanlock_vdsm.xml man/.fence_sanlock_vdsm.8
 
 install:
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/sanlock_fencing $(DESTDIR)$(MANDIR)/man8 \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(UNITDIR)/sanlk-resetd.service.d $(DESTDIR)$(TMPFILESDIR)
 	sed -e '1s|^#!/usr/bin/python3|#!$(INSTALL_PYTHON)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    $(AGENT) > $(DESTDIR)$(SBINDIR)/fence_sanlock_vdsm
@@ -174,7 +176,8 @@ install:
 	    sed 's|/usr/sbin|$(SBINDIR)|' $$unit > $(DESTDIR)$(UNITDIR)/$$(basename $$unit); done
 	install -m 0644 $(DROPIN) $(DESTDIR)$(UNITDIR)/sanlk-resetd.service.d/
 	install -m 0644 $(TMPFILES) $(DESTDIR)$(TMPFILESDIR)/fence-sanlock-vdsm.conf
-	install -m 0644 lib/sanlock_fencing/*.py $(DESTDIR)$(LIBDIR)/sanlock_fencing/
+	for dir in $(LIB_PACKAGES); do install -d $(DESTDIR)$(LIBDIR)/$$dir; \
+	    install -m 0644 lib/$$dir/*.py $(DESTDIR)$(LIBDIR)/$$dir/; done
 	install -m 0644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man8/fence_sanlock_vdsm.8
 
 uninstall:

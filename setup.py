@@ -19,7 +19,8 @@ setup(
     description="Fence agent that resets a host through shared storage with sanlock",
     license="GPL-2.0-or-later",
     package_dir={"": "lib"},
-    packages=["sanlock_fencing"],
+    packages=["sanlock_fencing", "sanlock_fencing.core", "sanlock_fencing.agent",
+              "sanlock_fencing.host"],
     scripts=["agents/sanlock_vdsm/fence_sanlock_vdsm.py"],
     python_requires=">=3.9",
 )

@@ -65,7 +65,7 @@ sys.path.insert(0, os.path.join(ROOT, "lib"))
 sys.path.insert(0, HERE)
 
 from simcluster import SimCluster  # noqa: E402
-from sanlock_fencing import timing  # noqa: E402  (the bounds the agent uses)
+from sanlock_fencing.core import timing  # noqa: E402  (the bounds the agent uses)
 from observe import RESET, RESETTING, LeaseWatch, StandIn, reply_on_disk, request_on_disk  # noqa: E402
 from percall import bench_overhead, bench_scale  # noqa: E402
 

@@ -72,7 +72,7 @@ def agent_calls(cluster, lockspace, target):
     node = cluster.host(target).name
     return {
         FLOOR_NAME: ([PYTHON, "-c", FLOOR], None),
-        LIBRARY_NAME: ([PYTHON, "-c", FLOOR + "; import sanlock_fencing.agent"], None),
+        LIBRARY_NAME: ([PYTHON, "-c", FLOOR + "; import sanlock_fencing.agent.glue"], None),
         "status": (agent + ["-o", "status", "-a", "%s:%d" % (lockspace, target)], None),
         "status, node name as port (stdin)": (agent, node_stdin("status", node, lockspace)),
         "monitor": (agent + ["-o", "monitor", "-a", lockspace], None),

@@ -28,7 +28,7 @@ import time
 
 from clusterwriter import read_records
 from pcmkcluster import PacemakerCluster, log_events
-from sanlock_fencing import timing
+from sanlock_fencing.core import timing
 from simcluster import SimCluster, wait_for
 
 AGENT = "fence_sanlock_vdsm"

@@ -44,9 +44,9 @@ ROOT = os.path.dirname(HERE)
 SYS_PYTHON = "/usr/bin/python3"
 LIB = os.path.join(ROOT, "lib")
 # the host services from the source tree, as their installed commands run them
-SYNC = ["-m", "sanlock_fencing.resetd_sync"]
-WITNESS = ["-m", "sanlock_fencing.witness"]
-RESPONDER = ["-m", "sanlock_fencing.responder"]
+SYNC = ["-m", "sanlock_fencing.host.resetd_sync"]
+WITNESS = ["-m", "sanlock_fencing.host.witness"]
+RESPONDER = ["-m", "sanlock_fencing.host.responder"]
 RESETD_SOCKET = "/run/sanlk-resetd/sanlk-resetd.sock"
 WDMD_SOCKET = "/run/wdmd/wdmd.sock"
 RESETTING, REBOOTING = 0x2, 0x8

@@ -114,7 +114,7 @@ def test_the_package_declares_what_it_needs(deb):
                              check=True).stdout
     files = {line.split()[-1].lstrip(".") for line in listing.splitlines()}
     for path in (INSTALLED_AGENT, INSTALLED_MAN + ".gz",
-                 INSTALLED_LIBDIR + "/sanlock_fencing/fence.py",
+                 INSTALLED_LIBDIR + "/sanlock_fencing/agent/fence.py",
                  "/usr/share/doc/%s/copyright" % PACKAGE,
                  "/usr/sbin/fence-sanlock-vdsm-resetd-sync",
                  "/lib/systemd/system/fence-sanlock-vdsm-resetd-sync.service",

@@ -35,7 +35,7 @@ from clusterwriter import no_overlap
 from failover import (collect, configure, durations, fence_success, lost_node_scenario,
                       start_cluster, stop_cluster, timeline, Record)
 from pcmkcluster import log_events
-from sanlock_fencing import timing
+from sanlock_fencing.core import timing
 from simcluster import wait_for
 
 IO = 3

@@ -14,7 +14,7 @@ def test_make_install_into_a_destdir(tmp_path, no_daemon_env):
     agent = dest / "opt/fsv/sbin/fence_sanlock_vdsm"
     assert os.access(agent, os.X_OK)
     assert (dest / "opt/fsv/share/man/man8/fence_sanlock_vdsm.8").is_file()
-    assert (dest / "opt/fsv/share/fence-sanlock-vdsm/sanlock_fencing/fence.py").is_file()
+    assert (dest / "opt/fsv/share/fence-sanlock-vdsm/sanlock_fencing/agent/fence.py").is_file()
     assert 'LIBDIR = "/opt/fsv/share/fence-sanlock-vdsm"' in agent.read_text()
     for command in ("fence-sanlock-vdsm-resetd-sync", "fence-sanlock-vdsm-witness"):
         text = (dest / "opt/fsv/sbin" / command).read_text()

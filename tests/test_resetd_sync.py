@@ -23,7 +23,7 @@ import pytest
 from conftest import PYTHON, ROOT, pacemaker_stdin
 from simcluster import wait_for
 
-SYNC = "-m sanlock_fencing.resetd_sync".split()     # the command, from the source tree
+SYNC = "-m sanlock_fencing.host.resetd_sync".split()     # the command, from the source tree
 
 
 def read(path, since=0):
@@ -221,11 +221,11 @@ def test_65_lockspaces_reach_the_limit_without_crashing(make_cluster):
 UNFENCE = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
-from sanlock_fencing.address import parse_targets
-from sanlock_fencing.errors import FenceError
-from sanlock_fencing.proxy import Proxy
-from sanlock_fencing.resetd_sync import StateFile
-from sanlock_fencing.unfence import addresses_this_host, unfence
+from sanlock_fencing.core.address import parse_targets
+from sanlock_fencing.core.errors import FenceError
+from sanlock_fencing.core.proxy import Proxy
+from sanlock_fencing.host.resetd_sync import StateFile
+from sanlock_fencing.host.unfence import addresses_this_host, unfence
 proxy = Proxy()
 targets = parse_targets(sys.argv[2])
 print("own:", addresses_this_host(proxy, targets))
@@ -272,7 +272,7 @@ def test_unfence_on_the_target_registers_its_lockspace(make_cluster):
 
 
 def _glue_applied():
-    from sanlock_fencing import agent
+    from sanlock_fencing.agent import glue as agent
     return hasattr(agent, "on_target")
 
 

@@ -139,7 +139,7 @@ def test_layout_in_a_scratch_root(scratch_root):
         text = handle.read()
     assert text.startswith("#!%s -tt\n" % SYSTEM_PYTHON)   # %{__python3} of this build
     assert 'LIBDIR = "%s"' % LIBDIR in text
-    assert os.path.isfile(root + LIBDIR + "/sanlock_fencing/fence.py")
+    assert os.path.isfile(root + LIBDIR + "/sanlock_fencing/agent/fence.py")
     assert glob.glob(root + "/usr/share/man/man8/fence_sanlock_vdsm.8*")
     assert os.path.isfile(root + "/usr/lib/tmpfiles.d/fence-sanlock-vdsm.conf")
     assert os.path.isfile(root + UNITDIR + "/sanlk-resetd.service.d/fence-sanlock-vdsm.conf")
@@ -160,11 +160,11 @@ def test_library_is_byte_compiled_for_the_installed_sources(scratch_root):
     source's mtime and size: Python uses it and never writes next to the package's files."""
     tag = sys.implementation.cache_tag   # the tests run on /usr/bin/python3, as the build
     package_dir = str(scratch_root) + LIBDIR + "/sanlock_fencing"
-    sources = sorted(glob.glob(package_dir + "/*.py"))
-    assert sources
+    sources = sorted(glob.glob(package_dir + "/**/*.py", recursive=True))
+    assert len(sources) > 20 and any("/host/" in source for source in sources)
     for source in sources:
-        name = os.path.basename(source)[:-3]
-        compiled = "%s/__pycache__/%s.%s.pyc" % (package_dir, name, tag)
+        folder, name = os.path.split(source[:-3])
+        compiled = "%s/__pycache__/%s.%s.pyc" % (folder, name, tag)
         with open(compiled, "rb") as handle:
             header = handle.read(16)
         flags, mtime, size = struct.unpack("<4xIII", header)

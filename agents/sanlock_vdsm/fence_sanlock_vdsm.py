@@ -13,7 +13,9 @@ sys.path.insert(0, LIBDIR if not LIBDIR.startswith("@") else
 try:
     from fencing import all_opt, atexit_handler, check_input, fence_action, process_input
     from fencing import run_delay, show_docs
-    from sanlock_fencing import __version__, agent, timing
+    from sanlock_fencing import __version__
+    from sanlock_fencing.agent import glue as agent
+    from sanlock_fencing.core import timing
 except ImportError as err:
     sys.exit("fence_sanlock_vdsm: cannot start: %s; install fence-agents and python3-sanlock, "
              "and run it with /usr/bin/python3" % err)

@@ -9,10 +9,10 @@ with renewals(). Nothing here knows the rules being tested.
 
 import bisect
 
-from sanlock_fencing.evidence import Look, Read
-from sanlock_fencing.hoststate import HostState, HostView
-from sanlock_fencing.lease import LeaseRecord
-from sanlock_fencing.proxy import DaemonDown, EventSlotBusy, JoinedLockspace
+from sanlock_fencing.core.evidence import Look, Read
+from sanlock_fencing.core.hoststate import HostState, HostView
+from sanlock_fencing.core.lease import LeaseRecord
+from sanlock_fencing.core.proxy import DaemonDown, EventSlotBusy, JoinedLockspace
 
 LS = "ls"
 PROXY_ID = 1
@@ -259,8 +259,8 @@ def world_of(points, lag=1.0, **kwargs):
 def run_fence(world, targets, **options):
     """A fence of targets through world: ('proven' | 'already off' | 'failed', message,
     virtual seconds)."""
-    from sanlock_fencing.errors import FenceError
-    from sanlock_fencing.fence import FenceOptions, fence
+    from sanlock_fencing.core.errors import FenceError
+    from sanlock_fencing.agent.fence import FenceOptions, fence
     try:
         result = fence(world, list(targets), FenceOptions(**options), writer="fence-test")
     except FenceError as err:

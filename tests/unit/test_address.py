@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 import pytest
 
-from sanlock_fencing.address import Target, parse_targets
-from sanlock_fencing.errors import UsageError
+from sanlock_fencing.core.address import Target, parse_targets
+from sanlock_fencing.core.errors import UsageError
 
 UUID = "3f6b1e2c-9a4d-4c1e-8f7a-2b5d9c0e1a47"
 

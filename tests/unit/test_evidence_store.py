@@ -14,9 +14,9 @@ import types
 
 import pytest
 
-from sanlock_fencing.evidence import LeaseEvidence
-from sanlock_fencing.evidence_store import MAX_FILE_BYTES, EvidenceStore, quote_name
-from sanlock_fencing.witness import Witness
+from sanlock_fencing.core.evidence import LeaseEvidence
+from sanlock_fencing.core.evidence_store import MAX_FILE_BYTES, EvidenceStore, quote_name
+from sanlock_fencing.host.witness import Witness
 
 
 def credited(generation=5, lockspace="LS/with%odd name"):

@@ -11,10 +11,10 @@ import pytest
 
 from fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
                        views_from, world_of)
-from sanlock_fencing import events, timing
-from sanlock_fencing.address import Target
-from sanlock_fencing.fence import FenceOptions, OwnHostReset, fence
-from sanlock_fencing.status import Power, host_status
+from sanlock_fencing.core import events, timing
+from sanlock_fencing.core.address import Target
+from sanlock_fencing.agent.fence import FenceOptions, OwnHostReset, fence
+from sanlock_fencing.agent.status import Power, host_status
 
 BOUND = timing.watchdog_bound()
 T3 = Target(LS, 3)

@@ -31,22 +31,24 @@ COMMAND = os.path.join(ROOT, "agents", "sanlock_vdsm", "service-command.in")
 
 def library_modules():
     """Every module file of the package, found on disk so that a new one is covered."""
-    names = [os.path.splitext(os.path.basename(path))[0]
-             for path in glob.glob(os.path.join(PACKAGE, "*.py"))]
-    return sorted("sanlock_fencing" if name == "__init__" else "sanlock_fencing." + name
-                  for name in names)
+    names = []
+    for path in (glob.glob(os.path.join(PACKAGE, "*.py"))
+                 + glob.glob(os.path.join(PACKAGE, "*", "*.py"))):
+        parts = os.path.relpath(os.path.splitext(path)[0], LIB).split(os.sep)
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return sorted(names)
 
 
 def service_modules():
     """The modules the Makefile installs as host services (SERVICES: command:module)."""
     with open(os.path.join(ROOT, "Makefile")) as handle:
-        return sorted(set(re.findall(r"\bfence-sanlock-vdsm-[\w-]+:(\w+)", handle.read())))
+        return sorted(set(re.findall(r"\bfence-sanlock-vdsm-[\w-]+:([\w.]+)", handle.read())))
 
 
 def test_the_module_lists_are_not_empty():
     # a glob or a regex gone wrong would otherwise make the tests below vanish
     assert len(library_modules()) > 20
-    assert "responder" in service_modules() and len(service_modules()) >= 3
+    assert "host.responder" in service_modules() and len(service_modules()) >= 3
 
 
 @pytest.mark.parametrize("name", library_modules())

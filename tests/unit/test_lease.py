@@ -4,8 +4,8 @@ import struct
 
 import pytest
 
-from sanlock_fencing.crc32c import crc32c
-from sanlock_fencing.lease import (CHECKSUM_SEED, DELTA_DISK_MAGIC, LeaseReader, LeaseReadError,
+from sanlock_fencing.core.crc32c import crc32c
+from sanlock_fencing.core.lease import (CHECKSUM_SEED, DELTA_DISK_MAGIC, LeaseReader, LeaseReadError,
                                    parse_record)
 
 

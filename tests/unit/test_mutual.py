@@ -13,14 +13,16 @@ import time
 
 import pytest
 
-from sanlock_fencing import events, mutual, timing
-from sanlock_fencing.address import Target
-from sanlock_fencing.errors import FenceError
-from sanlock_fencing.evidence import Read
-from sanlock_fencing.fence import FenceOptions, fence
-from sanlock_fencing.mutual import CHECK_WAIT, OwnHostReset
-from sanlock_fencing.proxy import JoinedLockspace
-from sanlock_fencing.world import HostWorld, place_targets
+from sanlock_fencing.agent import mutual
+
+from sanlock_fencing.core import events, timing
+from sanlock_fencing.core.address import Target
+from sanlock_fencing.core.errors import FenceError
+from sanlock_fencing.core.evidence import Read
+from sanlock_fencing.agent.fence import FenceOptions, fence
+from sanlock_fencing.agent.mutual import CHECK_WAIT, OwnHostReset
+from sanlock_fencing.core.proxy import JoinedLockspace
+from sanlock_fencing.core.world import HostWorld, place_targets
 
 from fakeworld import LS, FakeWorld, Timeline, rec, view
 

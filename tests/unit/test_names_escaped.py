@@ -8,11 +8,11 @@ import logging
 
 import pytest
 
-from sanlock_fencing import health
-from sanlock_fencing.errors import FenceError
-from sanlock_fencing.proxy import JoinedLockspace, NotJoined, Proxy
-from sanlock_fencing.witness import Witness
-from sanlock_fencing.world import not_joined_error
+from sanlock_fencing.agent import health
+from sanlock_fencing.core.errors import FenceError
+from sanlock_fencing.core.proxy import JoinedLockspace, NotJoined, Proxy
+from sanlock_fencing.host.witness import Witness
+from sanlock_fencing.core.world import not_joined_error
 
 from fakeworld import FakeWorld, FakeStore, Timeline, rec, view
 

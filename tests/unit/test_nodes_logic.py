@@ -5,12 +5,12 @@
 import pytest
 
 from fakeworld import LS, FakeWorld, Timeline, renewals, views_from
-from sanlock_fencing import request
-from sanlock_fencing.address import Target
-from sanlock_fencing.errors import FenceError, UsageError
-from sanlock_fencing.nodes import (NAME_BYTES_ON_DISK, addressed_host_ids, check_names_node,
+from sanlock_fencing.agent import request
+from sanlock_fencing.core.address import Target
+from sanlock_fencing.core.errors import FenceError, UsageError
+from sanlock_fencing.agent.nodes import (NAME_BYTES_ON_DISK, addressed_host_ids, check_names_node,
                                    listed_nodes, may_be_cut, names_node, resolve)
-from sanlock_fencing.status import list_hosts
+from sanlock_fencing.agent.status import list_hosts
 
 UUID = "0c5a9e2d-6c9a-4b1f-8f52-3a0b8f0f2e11"
 LS2 = "ls2"

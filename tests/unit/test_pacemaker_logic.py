@@ -4,12 +4,12 @@
 import pytest
 
 from fakeworld import LS, FakeWorld, Timeline, rec, renewals, views_from
-from sanlock_fencing import events, timing
-from sanlock_fencing.address import Target
-from sanlock_fencing.errors import FenceError, UsageError
-from sanlock_fencing.fence import FenceOptions, OwnHostReset, fence
-from sanlock_fencing.nodes import listable, node_name, resolve
-from sanlock_fencing.status import list_hosts
+from sanlock_fencing.core import events, timing
+from sanlock_fencing.core.address import Target
+from sanlock_fencing.core.errors import FenceError, UsageError
+from sanlock_fencing.agent.fence import FenceOptions, OwnHostReset, fence
+from sanlock_fencing.agent.nodes import listable, node_name, resolve
+from sanlock_fencing.agent.status import list_hosts
 
 UUID = "0c5a9e2d-6c9a-4b1f-8f52-3a0b8f0f2e11"
 

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 import io
 
-from sanlock_fencing import timing
-from sanlock_fencing.progress import Progress
+from sanlock_fencing.core import timing
+from sanlock_fencing.agent.progress import Progress
 
 
 class FakeTerminal(io.StringIO):

@@ -5,9 +5,9 @@ either)."""
 
 import pytest
 
-from sanlock_fencing import timing
-from sanlock_fencing.errors import UsageError
-from sanlock_fencing.request import MAX_DELAY, MAX_POWER_TIMEOUT, settings
+from sanlock_fencing.core import timing
+from sanlock_fencing.core.errors import UsageError
+from sanlock_fencing.agent.request import MAX_DELAY, MAX_POWER_TIMEOUT, settings
 
 
 def options(**extra):

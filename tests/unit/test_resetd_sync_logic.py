@@ -10,18 +10,18 @@ import time
 
 import pytest
 
-from sanlock_fencing.timing import expected_fence_seconds, pacemaker_timeout
+from sanlock_fencing.core.timing import expected_fence_seconds, pacemaker_timeout
 
-from sanlock_fencing import resetd_sync, unfence as unfence_mod
-from sanlock_fencing.address import Target
-from sanlock_fencing.errors import FenceError, UsageError
-from sanlock_fencing.health import monitor
-from sanlock_fencing.hoststate import HostState, HostView
-from sanlock_fencing.proxy import JoinedLockspace, ProxyError
-from sanlock_fencing.resetd_protocol import UPDATE_SIZE, ResetdClient, encode_update
-from sanlock_fencing.resetd_sync import Syncer
-from sanlock_fencing.sync_plan import plan
-from sanlock_fencing.sync_state import StateFile
+from sanlock_fencing.host import resetd_sync, unfence as unfence_mod
+from sanlock_fencing.core.address import Target
+from sanlock_fencing.core.errors import FenceError, UsageError
+from sanlock_fencing.agent.health import monitor
+from sanlock_fencing.core.hoststate import HostState, HostView
+from sanlock_fencing.core.proxy import JoinedLockspace, ProxyError
+from sanlock_fencing.core.resetd_protocol import UPDATE_SIZE, ResetdClient, encode_update
+from sanlock_fencing.host.resetd_sync import Syncer
+from sanlock_fencing.host.sync_plan import plan
+from sanlock_fencing.host.sync_state import StateFile
 
 
 class FakeProxy:
@@ -316,7 +316,7 @@ def test_monitor_fails_when_this_host_cannot_read_the_leases():
 
 
 def test_monitor_describes_each_target(monkeypatch):
-    import sanlock_fencing.health as health
+    import sanlock_fencing.agent.health as health
     monkeypatch.setattr(health, "_check_storage_readable", lambda space: None)
     proxy = FakeProxy()
     proxy.join("a", host_id=1)
@@ -378,7 +378,7 @@ RESETD_CLIENT = ("client 3 name sanlk-resetd pid 30421 fd 9 dead 0 ref 1 now 500
 ])
 def test_the_watchdog_check_reads_wdmd_dump(dump, expected):
     import subprocess
-    from sanlock_fencing import watchdog_check
+    from sanlock_fencing.core import watchdog_check
 
     def run(argv, **kwargs):
         return subprocess.CompletedProcess(argv, 0 if dump else 1, dump, "")
@@ -397,7 +397,7 @@ def test_the_watchdog_check_reads_wdmd_dump(dump, expected):
     ("", 1, None)])
 def test_whether_sanlock_uses_its_watchdog(dump, rc, uses):
     import subprocess
-    from sanlock_fencing import watchdog_check
+    from sanlock_fencing.core import watchdog_check
     result = watchdog_check.sanlock_uses_watchdog(
         run=lambda argv, **kw: subprocess.CompletedProcess(argv, rc, dump, ""))
     assert result is uses
@@ -407,7 +407,7 @@ def test_the_wdmd_dump_runs_for_real_under_this_python(tmp_path, monkeypatch):
     # The fakes above accept any keyword; this one is a real `wdmd --dump` (a script on
     # PATH) through subprocess.run, so an argument this interpreter lacks (capture_output=
     # and text= are Python 3.7+; EL8's is 3.6) fails here under `make unit-pythons`.
-    from sanlock_fencing import watchdog_check
+    from sanlock_fencing.core import watchdog_check
     wdmd = tmp_path / "wdmd"
     wdmd.write_text("#!/bin/sh\necho 'wdmd 12 socket_gid 0 now 5 last_keepalive 4'\n"
                     "echo 'client 2 name sanlock_ls:3 pid 9 fd 8 dead 0 ref 1'\n")

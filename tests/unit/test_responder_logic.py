@@ -8,11 +8,13 @@ import os
 
 import pytest
 
-from sanlock_fencing import events, responder, timing, watchdog_fire
-from sanlock_fencing.proxy import JoinedLockspace
-from sanlock_fencing.hoststate import HostState, HostView
-from sanlock_fencing.wdmd import Status, WdmdDown
-from sanlock_fencing.watchdog_fire import Device, Verdict
+from sanlock_fencing.core import events, timing
+
+from sanlock_fencing.host import responder, watchdog_fire
+from sanlock_fencing.core.proxy import JoinedLockspace
+from sanlock_fencing.core.hoststate import HostState, HostView
+from sanlock_fencing.host.wdmd import Status, WdmdDown
+from sanlock_fencing.host.watchdog_fire import Device, Verdict
 
 HEALTHY = Status(test_interval=10, fire_timeout=60, last_keepalive=1000)
 
@@ -225,7 +227,7 @@ def test_looking_for_a_closed_peer_leaves_libwdmd_s_fd_blocking():
     the check must not make the shared file non-blocking (it once did, through a dup)."""
     import fcntl
     import socket
-    from sanlock_fencing.wdmd import Connection
+    from sanlock_fencing.host.wdmd import Connection
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     con = Connection(lib=object())
     con.fd = ours.detach()

@@ -2,7 +2,7 @@
 """shown_name: names from the daemon or from storage reach a log line or a terminal
 escaped and, when over-long, cut."""
 
-from sanlock_fencing.address import SHOWN_NAME_LIMIT, shown, shown_name
+from sanlock_fencing.core.address import SHOWN_NAME_LIMIT, shown, shown_name
 
 
 def test_an_ordinary_name_is_shown_as_it_is():

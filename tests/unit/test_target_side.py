@@ -8,12 +8,14 @@ import os
 
 import pytest
 
-from sanlock_fencing import health, target_side, unfence as unfence_mod, watchdog_fire
-from sanlock_fencing.address import Target
-from sanlock_fencing.errors import FenceError
-from sanlock_fencing.proxy import JoinedLockspace
-from sanlock_fencing.resetd_protocol import ResetdClient
-from sanlock_fencing.sync_state import StateFile
+from sanlock_fencing.agent import health
+
+from sanlock_fencing.host import target_side, unfence as unfence_mod, watchdog_fire
+from sanlock_fencing.core.address import Target
+from sanlock_fencing.core.errors import FenceError
+from sanlock_fencing.core.proxy import JoinedLockspace
+from sanlock_fencing.core.resetd_protocol import ResetdClient
+from sanlock_fencing.host.sync_state import StateFile
 
 ITCO = ("this host's watchdog would fire up to 132 s after an arming, later than the 72 s "
         "every fencing proxy assumes: watchdog0 (iTCO_wdt, timeout 60 s: it fires only "

@@ -10,9 +10,9 @@ The target (host 3) renews every 2 s (io_timeout 1) from t = -20; its owner cloc
 
 from fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
                        views_from, world_of)
-from sanlock_fencing import events, timing
-from sanlock_fencing.address import Target
-from sanlock_fencing.status import Power, host_status
+from sanlock_fencing.core import events, timing
+from sanlock_fencing.core.address import Target
+from sanlock_fencing.agent.status import Power, host_status
 
 BOUND = timing.watchdog_bound()
 T3 = Target(LS, 3)
@@ -252,7 +252,7 @@ def test_a_forged_reply_that_nothing_replaces_still_proves_nothing():
 
 
 def test_a_forged_reply_the_witness_followed_does_not_block_a_later_fence():
-    from sanlock_fencing.witness import Witness
+    from sanlock_fencing.host.witness import Witness
     store = FakeStore()
     # the forged reply arrives at 30 (the witness registered long before), the host runs on
     points = forged_then_answered(answer_at=306.0, stop=376.0, forged_at=30.0)
@@ -286,7 +286,7 @@ def test_a_host_name_from_storage_reaches_the_message_escaped():
 def test_status_is_on_while_an_acknowledged_reset_is_waited_out_even_if_expired():
     # the host stopped renewing right after its reply (a quick reset, or lost storage);
     # its lease is DEAD here before the witness's bound has passed: "reset under way", ON
-    from sanlock_fencing.witness import Witness
+    from sanlock_fencing.host.witness import Witness
     points = renewals(-20, 6.0, events_at=[(4.0, R)])
     w = FakeWorld({3: Timeline(points)}, {3: views_from(points, lag=1.0)}, store=FakeStore(),
                   incoming=[(5.0, {"from_host_id": 3, "from_generation": 5, "host_id": 1,
@@ -304,7 +304,7 @@ def test_a_forged_reply_credited_before_the_fence_gives_way_to_the_real_one():
     # the witness credited a forged reply at 30 (no arming); a fence at 40 imports it, and
     # the responder's real reply (numbered) lands at 46; the host renews past the forged
     # reply's bound and is reset ~70 s after the real arming: proven, from the real reply
-    from sanlock_fencing.witness import Witness
+    from sanlock_fencing.host.witness import Witness
     store = FakeStore()
     points = forged_then_answered(answer_at=46.0, stop=116.0, forged_at=30.0)
     forged = {"from_host_id": 3, "from_generation": 5, "host_id": 1, "generation": 9,

@@ -3,10 +3,10 @@
 host, and its record lets status on its host say OFF (or never OFF)."""
 
 from fakeworld import LS, FakeStore, FakeWorld, Timeline, renewals, views_from
-from sanlock_fencing import events
-from sanlock_fencing.address import Target
-from sanlock_fencing.status import Power, host_status
-from sanlock_fencing.witness import Witness
+from sanlock_fencing.core import events
+from sanlock_fencing.core.address import Target
+from sanlock_fencing.agent.status import Power, host_status
+from sanlock_fencing.host.witness import Witness
 
 R = events.RESETTING
 T3 = Target(LS, 3)

@@ -27,8 +27,8 @@ import stat
 import time
 from collections import namedtuple
 
-from .errors import FenceError
-from .resetd_protocol import ResetdClient
+from ..core.errors import FenceError
+from ..core.resetd_protocol import ResetdClient
 
 RESPONDER_LOCK = "/run/fence-sanlock-vdsm/responder.lock"
 RESPONDER = "fence-sanlock-vdsm-responder"

@@ -7,9 +7,9 @@ line); everything wrong in them is a UsageError with one line saying what and wh
 
 import os
 
-from . import timing
-from .address import check_lockspace_name, parse_targets, shown
-from .errors import UsageError
+from ..core import timing
+from ..core.address import check_lockspace_name, parse_targets, shown
+from ..core.errors import UsageError
 from .fence import FenceOptions
 
 TRUE_WORDS = ("1", "yes", "on", "true")

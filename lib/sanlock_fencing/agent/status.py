@@ -14,13 +14,13 @@ fence whose watchdog failed): that is "cannot tell", exit 1.
 import enum
 from collections import namedtuple
 
-from . import evidence, timing
-from .address import Target
-from .evidence import Look
-from .judge import Outcome, judge_observers
-from .hoststate import HostState
+from ..core import evidence, timing
+from ..core.address import Target
+from ..core.evidence import Look
+from ..core.judge import Outcome, judge_observers
+from ..core.hoststate import HostState
 from .nodes import held_leases, listed_nodes
-from .world import not_joined_error, place_targets
+from ..core.world import not_joined_error, place_targets
 
 
 class Power(enum.Enum):

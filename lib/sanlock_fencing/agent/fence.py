@@ -16,13 +16,14 @@ rules are in mutual.py.)
 import copy
 from collections import namedtuple
 
-from . import evidence, events, mutual, timing
-from .errors import FenceError
-from .hoststate import HostState
-from .judge import Outcome, Verdict, judge, phase, unreadable_too_long
+from . import mutual
+from ..core import evidence, events, timing
+from ..core.errors import FenceError
+from ..core.hoststate import HostState
+from ..core.judge import Outcome, Verdict, judge, phase, unreadable_too_long
 from .mutual import OwnHostReset
-from .proxy import EventSlotBusy, ProxyError
-from .world import place_targets
+from ..core.proxy import EventSlotBusy, ProxyError
+from ..core.world import place_targets
 
 # resource_mode: an expired lease alone proves the host off
 # sysrq_reboot:  also request REBOOT (sanlk-resetd -b 1)

@@ -19,9 +19,9 @@ case-insensitively. So a target name is listed only when the fencer keeps it who
 
 import re
 
-from .address import Target, parse_host_id, shown_name
-from .errors import FenceError, UsageError
-from .world import not_joined_error, place_targets
+from ..core.address import Target, parse_host_id, shown_name
+from ..core.errors import FenceError, UsageError
+from ..core.world import not_joined_error, place_targets
 
 _DEFAULT_NAME = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(.+)$",
                            re.I)

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """What to tell sanlk-resetd: the daemon's lockspaces against what it watches (pure)."""
 
-from .errors import FenceError
-from .resetd_protocol import RESETD_MAX_LOCKSPACES, name_problem
+from ..core.errors import FenceError
+from ..core.resetd_protocol import RESETD_MAX_LOCKSPACES, name_problem
 
 
 class LocalLockspaces:

@@ -40,10 +40,11 @@ import select
 import sys
 import time
 
-from . import bounded, events, service, target_side, timing, watchdog_fire, wdmd
-from .errors import FenceError
-from .proxy import Proxy, ProxyError
-from .resetd_protocol import RESETD_SOCKET, ResetdClient
+from . import service, target_side, watchdog_fire, wdmd
+from ..core import bounded, events, timing
+from ..core.errors import FenceError
+from ..core.proxy import Proxy, ProxyError
+from ..core.resetd_protocol import RESETD_SOCKET, ResetdClient
 
 log = logging.getLogger("responder")
 

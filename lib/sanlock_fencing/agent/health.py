@@ -15,14 +15,15 @@ would not answer does not change.
 
 import logging
 
-from . import bounded, target_side
-from .address import escaped, shown_name
-from .errors import FenceError
-from .hoststate import HostState
-from .lease import LeaseReader, LeaseReadError
-from .resetd_protocol import ResetdClient
-from .timing import expected_fence_seconds, pacemaker_timeout
-from .world import not_joined_error
+from ..core import bounded
+from ..host import target_side
+from ..core.address import escaped, shown_name
+from ..core.errors import FenceError
+from ..core.hoststate import HostState
+from ..core.lease import LeaseReader, LeaseReadError
+from ..core.resetd_protocol import ResetdClient
+from ..core.timing import expected_fence_seconds, pacemaker_timeout
+from ..core.world import not_joined_error
 
 
 def monitor(proxy, lockspaces, targets=(), side=target_side.which, fenceable=None):

@@ -36,8 +36,8 @@ import struct
 import time
 from collections import namedtuple
 
-from . import bounded
-from .errors import FenceError
+from ..core import bounded
+from ..core.errors import FenceError
 
 LIBRARY = "libwdmd.so.1"
 RUN_DIR = "/run/wdmd"              # libwdmd's hard-coded directory (wdmd_sock.h)

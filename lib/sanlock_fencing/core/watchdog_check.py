@@ -18,7 +18,6 @@ import re
 import subprocess
 
 from . import timing
-
 DUMP_TIMEOUT = 5.0
 
 

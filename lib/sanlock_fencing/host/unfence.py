@@ -18,10 +18,11 @@ node cannot be made fenceable, so that Pacemaker keeps it from running resources
 
 import time
 
-from .address import shown_name
-from .errors import FenceError, UsageError
-from . import target_side, watchdog_check
-from .resetd_protocol import RESETD_MAX_LOCKSPACES, ResetdClient
+from ..core.address import shown_name
+from ..core.errors import FenceError, UsageError
+from . import target_side
+from ..core import watchdog_check
+from ..core.resetd_protocol import RESETD_MAX_LOCKSPACES, ResetdClient
 from .resetd_sync import register
 from .sync_state import StateFile
 

@@ -32,8 +32,9 @@ import os
 import stat
 from collections import namedtuple
 
-from . import bounded, timing, wdmd
-from .errors import FenceError
+from . import wdmd
+from ..core import bounded, timing
+from ..core.errors import FenceError
 
 SYSFS_WATCHDOG = "/sys/class/watchdog"
 LEGACY_DEVICE = (10, 130)          # /dev/watchdog, the misc device of watchdog0

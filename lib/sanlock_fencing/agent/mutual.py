@@ -13,10 +13,10 @@ same moment, and each request would arm the other's watchdog. So:
   host turns out to be the one being reset.
 """
 
-from . import events, timing
-from .address import shown_name
-from .errors import FenceError
-from .proxy import ProxyError
+from ..core import events, timing
+from ..core.address import shown_name
+from ..core.errors import FenceError
+from ..core.proxy import ProxyError
 
 # How long the look for a pending request waits for a lockspace's records when the
 # fence gives no deadline (the same as the first look's reads). One read per 64 KiB of

@@ -29,13 +29,14 @@ import logging
 import select
 import sys
 
-from . import evidence, events, service, timing
-from .address import escaped, shown_name
-from .errors import FenceError
-from .evidence_store import EvidenceStore
-from .proxy import Proxy
-from .world import HostWorld
-from .judge import Outcome, Verdict, judge
+from . import service
+from ..core import evidence, events, timing
+from ..core.address import escaped, shown_name
+from ..core.errors import FenceError
+from ..core.evidence_store import EvidenceStore
+from ..core.proxy import Proxy
+from ..core.world import HostWorld
+from ..core.judge import Outcome, Verdict, judge
 
 log = logging.getLogger("witness")
 

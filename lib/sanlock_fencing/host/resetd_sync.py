@@ -15,10 +15,11 @@ import argparse
 import logging
 import sys
 
-from . import service, watchdog_check
-from .errors import FenceError
-from .proxy import Proxy
-from .resetd_protocol import RESETD_MAX_LOCKSPACES, RESETD_SOCKET, ResetdClient, ResetdDown
+from . import service
+from ..core import watchdog_check
+from ..core.errors import FenceError
+from ..core.proxy import Proxy
+from ..core.resetd_protocol import RESETD_MAX_LOCKSPACES, RESETD_SOCKET, ResetdClient, ResetdDown
 from .sync_plan import look_at_daemon, plan
 from .sync_state import DEFAULT_STATE_FILE, StateFile
 

@@ -14,17 +14,18 @@ import logging
 import os
 import sys
 
-from . import bounded, request, timing, watchdog_check
-from .errors import FenceError, UsageError
-from .evidence_store import EvidenceStore
+from . import request
+from ..core import bounded, timing, watchdog_check
+from ..core.errors import FenceError, UsageError
+from ..core.evidence_store import EvidenceStore
 from .fence import FenceOptions, fence, wait_until_on
 from .health import monitor
-from .lease import LeaseReader, LeaseReadError
+from ..core.lease import LeaseReader, LeaseReadError
 from .nodes import addressed_host_ids, check_names_node, identity_notes, resolve
 from .progress import Progress
-from .proxy import DaemonDown, DaemonHung, Proxy
+from ..core.proxy import DaemonDown, DaemonHung, Proxy
 from .status import Power, host_status, list_hosts
-from .world import HostWorld, place_targets
+from ..core.world import HostWorld, place_targets
 
 EXIT_OK, EXIT_FAILED, EXIT_OFF = 0, 1, 2
 
@@ -94,7 +95,7 @@ def on_target(callbacks):
     """
     # imported here: unfence brings the host services' modules (argparse among them),
     # which status and monitor, called every few seconds, need not pay for
-    from .unfence import DEFAULT_WAIT, addresses_this_host, unfence
+    from ..host.unfence import DEFAULT_WAIT, addresses_this_host, unfence
     proxy = callbacks.world.proxy
     try:
         if not addresses_this_host(proxy, callbacks.targets):
