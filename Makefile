@@ -48,6 +48,9 @@ MANEXTRA := man/details.8.in
 RNG      := /usr/share/cluster/relaxng/metadata.rng
 XSL      := /usr/share/cluster/relaxng/fence2man.xsl
 
+# the demo and the bench import the harness package (harness/) and the library (lib/)
+HARNESS_PATH := $(CURDIR):$(CURDIR)/lib
+
 DEB_BUILD_PACKAGES := dpkg-dev debhelper dh-python
 RPM_BUILD_PACKAGES := rpm rpmlint
 DEB_PACKAGES := sanlock python3-sanlock sanlk-reset fence-agents xsltproc libxml2-utils \
@@ -139,18 +142,18 @@ metadata-ref:
 	mv $(METADATA_REF).tmp $(METADATA_REF)
 
 demo: deps
-	$(PYTHON) demo/demo.py
+	PYTHONPATH=$(HARNESS_PATH) $(PYTHON) demo/demo.py
 
 # scenario 1 of tests/test_failover.py, watched: a three-node Pacemaker cluster loses a
 # node's network, fences it through the agent, fails over; prints the timeline (~3 min)
 demo-cluster: deps
-	$(PYTHON) demo/failover.py
+	PYTHONPATH=$(HARNESS_PATH) $(PYTHON) demo/failover.py
 
 # BENCH_ARGS=--quick: a short development run, written to build/bench-quick/
 BENCH_ARGS ?=
 bench: deps
 	$(call install_missing,python3-matplotlib,make bench)
-	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+	PYTHONPATH=$(HARNESS_PATH) $(PYTHON) bench/bench.py $(BENCH_ARGS)
 
 man: $(MANPAGE)
 

@@ -60,14 +60,11 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, os.path.join(ROOT, "lib"))
-sys.path.insert(0, HERE)
 
-from simcluster import SimCluster  # noqa: E402
-from sanlock_fencing.core import timing  # noqa: E402  (the bounds the agent uses)
-from observe import RESET, RESETTING, LeaseWatch, StandIn, reply_on_disk, request_on_disk  # noqa: E402
-from percall import bench_overhead, bench_scale  # noqa: E402
+from harness.simcluster import SimCluster
+from sanlock_fencing.core import timing  # (the bounds the agent uses)
+from observe import RESET, RESETTING, LeaseWatch, StandIn, reply_on_disk, request_on_disk
+from percall import bench_overhead, bench_scale
 
 BOUND = timing.watchdog_bound()
 POWER_TIMEOUT = 175             # the agent's default (oVirt's 180 s per call)
@@ -345,8 +342,8 @@ def fault_jobs():
 def failover_run(io):
     """Scenario 1 (tests/failover.py) at io_timeout io: its moments (seconds after the
     cut) and the downtime's parts."""
-    from clusterwriter import no_overlap
-    from failover import durations, lost_node_scenario, timeline
+    from harness.clusterwriter import no_overlap
+    from harness.failover import durations, lost_node_scenario, timeline
     try:
         r = lost_node_scenario(io)
     except Exception as e:                  # one failed run is a result, not the end

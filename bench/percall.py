@@ -11,7 +11,7 @@ import subprocess
 import time
 
 from report import median
-from simcluster import SimCluster
+from harness.simcluster import SimCluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

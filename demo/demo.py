@@ -25,9 +25,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from simcluster import EVENT_RESETTING, SimCluster  # noqa: E402
+from harness.simcluster import EVENT_RESETTING, SimCluster
 
 IO_TIMEOUT = 3            # sanlock with its watchdog needs 3 s or more
 START = time.monotonic()

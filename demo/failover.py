@@ -16,11 +16,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, os.path.join(ROOT, "lib"))
 
-from clusterwriter import no_overlap  # noqa: E402
-from failover import durations, lost_node_scenario, timeline  # noqa: E402
+from harness.clusterwriter import no_overlap
+from harness.failover import durations, lost_node_scenario, timeline
 
 WIDTH = 60
 WHAT = {

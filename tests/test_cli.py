@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import (AGENT, ROOT, assert_one_line_error, assert_usage_error,
+from harness.callers import (AGENT, ROOT, assert_one_line_error, assert_usage_error,
                       pacemaker_stdin, run_agent, vdsm_stdin)
 
 RNG = "/usr/share/cluster/relaxng/metadata.rng"

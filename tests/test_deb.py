@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, vdsm_stdin
+from harness.callers import ROOT, vdsm_stdin
 
 PACKAGE = "fence-sanlock-vdsm"
 INSTALLED_AGENT = "/usr/sbin/fence_sanlock_vdsm"

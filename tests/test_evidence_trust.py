@@ -24,7 +24,7 @@ import subprocess
 
 import pytest
 
-from conftest import PYTHON, ROOT
+from harness.callers import PYTHON, ROOT
 
 pytestmark = [
     pytest.mark.slow,
@@ -122,7 +122,7 @@ def last_line(result):
 def wait_witness_registered(cluster, host_id):
     """The witness drops what was kept for a lockspace when it registers for it: plant
     nothing before that."""
-    from simcluster import wait_for
+    from harness.simcluster import wait_for
     log = cluster.host(host_id).log("witness")
     wait_for(lambda: "witnessing lockspace %s" % cluster.lockspace in open(log).read(), 30,
              0.2, "host %d's witness to register" % host_id)

@@ -31,12 +31,12 @@ import time
 
 import pytest
 
-from clusterwriter import no_overlap
-from failover import (collect, configure, durations, fence_success, lost_node_scenario,
+from harness.clusterwriter import no_overlap
+from harness.failover import (collect, configure, durations, fence_success, lost_node_scenario,
                       start_cluster, stop_cluster, timeline, Record)
-from pcmkcluster import log_events
+from harness.pcmkcluster import log_events
 from sanlock_fencing.core import timing
-from simcluster import wait_for
+from harness.simcluster import wait_for
 
 IO = 3
 TIMEOUT = timing.pacemaker_timeout(IO)        # what the README derives: 160 s at io 3
@@ -45,7 +45,7 @@ TIMEOUT = timing.pacemaker_timeout(IO)        # what the README derives: 160 s a
 # ---------------------------------------------------------------- the check itself
 
 def test_the_records_round_trip_and_a_torn_one_is_not_read():
-    from clusterwriter import RECORD, decode, encode
+    from harness.clusterwriter import RECORD, decode, encode
     block = encode("node-a", 2, 7, 1_700_000_000_123_456_789, 42)
     assert len(block) == RECORD
     assert decode(block) == {"node": "node-a", "slot": 2, "seq": 7,

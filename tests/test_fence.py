@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from conftest import assert_one_line_error, pacemaker_stdin, vdsm_stdin, wait_state
-from simcluster import wait_for
+from harness.callers import assert_one_line_error, pacemaker_stdin, vdsm_stdin, wait_state
+from harness.simcluster import wait_for
 
 pytestmark = pytest.mark.slow
 

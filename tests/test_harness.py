@@ -18,19 +18,13 @@ import re
 import signal
 import struct
 import subprocess
-import sys
 import threading
 import time
 import uuid
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import fakewatchdog  # noqa: E402
-import fuselite  # noqa: E402
-import machine  # noqa: E402
-import storagepath  # noqa: E402
+from harness import fakewatchdog, fuselite, machine, storagepath
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/dev/fuse")

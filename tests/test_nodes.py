@@ -4,7 +4,7 @@ sanlock daemons whose host names are the node names (-e, as our_host_name would 
 
 import pytest
 
-from conftest import assert_one_line_error, pacemaker_stdin
+from harness.callers import assert_one_line_error, pacemaker_stdin
 
 pytestmark = pytest.mark.slow
 

@@ -43,9 +43,9 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 
-from pcmk import PacemakerNode, install_agent
+from harness.pcmk import PacemakerNode, install_agent
 from sanlock_fencing.core import timing
-from simcluster import SimCluster, wait_for
+from harness.simcluster import SimCluster, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system-install")]
 

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 
-from conftest import PYTHON, ROOT, assert_one_line_error
+from harness.callers import PYTHON, ROOT, assert_one_line_error
 
 
 def test_pip_installs_the_library_into_a_system_site_packages_venv(tmp_path):

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import assert_one_line_error, pacemaker_stdin, vdsm_stdin, wait_state
+from harness.callers import assert_one_line_error, pacemaker_stdin, vdsm_stdin, wait_state
 
 
 def test_live_host_is_on_through_every_caller(make_cluster):

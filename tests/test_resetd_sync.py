@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from conftest import PYTHON, ROOT, pacemaker_stdin
-from simcluster import wait_for
+from harness.callers import PYTHON, ROOT, pacemaker_stdin
+from harness.simcluster import wait_for
 
 SYNC = "-m sanlock_fencing.host.resetd_sync".split()     # the command, from the source tree
 

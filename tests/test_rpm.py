@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from harness.callers import ROOT
 
 PACKAGE = "fence-agents-sanlock-vdsm"
 SPEC = os.path.join(ROOT, "rpm", PACKAGE + ".spec")

@@ -20,9 +20,9 @@ import time
 
 import pytest
 
-import fuselite
-from machine import CGROUP_PREFIX, CGROUP_ROOT
-from simcluster import EVENT_RESETTING, SimCluster, wait_for
+from harness import fuselite
+from harness.machine import CGROUP_PREFIX, CGROUP_ROOT
+from harness.simcluster import EVENT_RESETTING, SimCluster, wait_for
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/usr/sbin/sanlk-resetd") or os.geteuid() != 0

@@ -4,7 +4,7 @@
 vdsm executes /usr/sbin/fence_<agent> with no arguments, as the non-root user `vdsm`
 (a member of the `sanlock` group, which owns sanlock's socket), and writes the fixed
 keys, the port when one is set and the admin's options string without a final newline
-(conftest.vdsm_stdin). The Admin Portal only takes a bare name as the address, so the
+(harness.callers.vdsm_stdin). The Admin Portal only takes a bare name as the address, so the
 lockspace (storage-domain UUID) goes in ipaddr and the host id in port.
 
 Here the proxies' sanlock daemons give their socket to group `sanlock` (their -G) and the
@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from conftest import AGENT, LIB, ROOT, assert_one_line_error, vdsm_stdin
+from harness.callers import AGENT, LIB, ROOT, assert_one_line_error, vdsm_stdin
 
 VDSM_LIKE_USER = "fsvtest"        # stands for vdsm: non-root, member of group sanlock
 OUTSIDER = "nobody"               # non-root, not in group sanlock

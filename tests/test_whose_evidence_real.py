@@ -25,8 +25,8 @@ import time
 
 import pytest
 
-from conftest import assert_one_line_error, vdsm_stdin
-from simcluster import EVENT_RESETTING, SimClusterError, wait_for
+from harness.callers import assert_one_line_error, vdsm_stdin
+from harness.simcluster import EVENT_RESETTING, SimClusterError, wait_for
 
 pytestmark = pytest.mark.slow
 

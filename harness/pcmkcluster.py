@@ -51,9 +51,9 @@ import subprocess
 import time
 from xml.etree import ElementTree
 
-from clusterwriter import create as create_data_file
-from netns import Network
-from simhost import children, log_tail, wait_for
+from .clusterwriter import create as create_data_file
+from .netns import Network
+from .simhost import children, log_tail, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

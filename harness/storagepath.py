@@ -44,14 +44,11 @@ import errno
 import os
 import shutil
 import stat
-import sys
 import threading
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import fuselite  # noqa: E402
+from . import fuselite
 
 MODES = ("ok", "eio", "stall", "crawl")
 WORK_BASE = "/var/tmp"
@@ -300,7 +297,7 @@ class StoragePaths:
         os.makedirs(self.backing, exist_ok=True)
         atexit.register(self.stop)
         self.server = fuselite.ServerProcess(
-            os.path.abspath(__file__), ["--mountpoint", self.mountpoint,
+            __name__, ["--mountpoint", self.mountpoint,
                                         "--backing", self.backing],
             self.mountpoint, os.path.join(self.workdir, "server.log"))
         try:

@@ -62,6 +62,19 @@ FIRST_BOOT_OFFSET = 1_000_000
 REBOOT_MONOTONIC = 100
 WORK_BASE = "/var/tmp"
 
+# the source tree: the harness package and the library, for the processes it starts
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB = os.path.join(ROOT, "lib")
+
+
+def package_env(base=None, **extra):
+    """base (default os.environ) with the harness and the library importable: what a
+    process started with `python3 -m harness.X` or `-m sanlock_fencing.X` needs."""
+    env = dict(os.environ if base is None else base, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, LIB, env.get("PYTHONPATH")]))
+    return env
+
+
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]

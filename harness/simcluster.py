@@ -35,9 +35,9 @@ import subprocess
 import time
 import uuid
 
-from fakewatchdog import FakeWatchdog
-from simhost import SYS_PYTHON, SimHost, SimHostError, StandIn, log_tail, wait_for
-from storagepath import StoragePaths
+from .fakewatchdog import FakeWatchdog
+from .simhost import SYS_PYTHON, SimHost, SimHostError, StandIn, log_tail, wait_for
+from .storagepath import StoragePaths
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")

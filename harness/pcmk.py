@@ -41,8 +41,8 @@ import subprocess
 import time
 from xml.etree import ElementTree
 
-from machine import proc_starttime, start_process
-from simhost import children as _children, log_tail as _log_tail, wait_for
+from .machine import proc_starttime, start_process
+from .simhost import children as _children, log_tail as _log_tail, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODE_NAME = "node1"

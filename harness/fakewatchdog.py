@@ -46,14 +46,11 @@ import os
 import shutil
 import stat
 import struct
-import sys
 import threading
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import fuselite  # noqa: E402
+from . import fuselite
 
 WDIOF_SETTIMEOUT, WDIOF_MAGICCLOSE, WDIOF_KEEPALIVEPING = 0x80, 0x100, 0x8000
 WDIOF_CARDRESET = 0x20
@@ -365,7 +362,7 @@ class FakeWatchdog:
         os.makedirs(self.state_dir, exist_ok=True)
         atexit.register(self.stop)
         self.server = fuselite.ServerProcess(
-            os.path.abspath(__file__), ["--mountpoint", self.mountpoint,
+            __name__, ["--mountpoint", self.mountpoint,
                                         "--state-dir", self.state_dir],
             self.mountpoint, os.path.join(self.workdir, "server.log"))
         try:

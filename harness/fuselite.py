@@ -417,10 +417,10 @@ def serve(fs, mountpoint, name, control_fd, handle):
 # ---------------------------------------------------------------------- test process side
 
 class ServerProcess:
-    """A server process (a module's __main__) with its control socket."""
+    """A server process (a harness module run with -m) with its control socket."""
 
-    def __init__(self, script, args, mountpoint, log_path):
-        self.script = script
+    def __init__(self, module, args, mountpoint, log_path):
+        self.script = module
         self.args = list(args)
         self.mountpoint = os.path.realpath(mountpoint)
         self.log_path = log_path
@@ -431,11 +431,11 @@ class ServerProcess:
         self._lock = threading.Lock()
 
     def start(self, timeout=15):
-        from machine import start_process
+        from .machine import package_env, start_process
         ours, theirs = socket.socketpair()
         try:
-            argv = [SYS_PYTHON, self.script, "--control-fd", str(theirs.fileno())] + self.args
-            self.popen = start_process(argv, log_path=self.log_path,
+            argv = [SYS_PYTHON, "-m", self.script, "--control-fd", str(theirs.fileno())] + self.args
+            self.popen = start_process(argv, log_path=self.log_path, env=package_env(),
                                        pdeathsig=signal.SIGTERM, pass_fds=(theirs.fileno(),))
         finally:
             theirs.close()
@@ -458,7 +458,7 @@ class ServerProcess:
         line = self._file.readline() if r else b""
         if not line:
             raise RuntimeError("server %s (pid %s) gave no answer; log:\n%s"
-                               % (os.path.basename(self.script), self.pid, self.log_tail()))
+                               % (self.script, self.pid, self.log_tail()))
         return json.loads(line)
 
     def call(self, op, timeout=15, **args):

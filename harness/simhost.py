@@ -37,12 +37,11 @@ import subprocess
 import threading
 import time
 
-from machine import Machine
+from .machine import Machine, package_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SYS_PYTHON = "/usr/bin/python3"
-LIB = os.path.join(ROOT, "lib")
 # the host services from the source tree, as their installed commands run them
 SYNC = ["-m", "sanlock_fencing.host.resetd_sync"]
 WITNESS = ["-m", "sanlock_fencing.host.witness"]
@@ -112,9 +111,7 @@ class SimHost:
         self.run_dir = os.path.join(cluster.workdir, "run%s" % tag)
         self.log_dir = os.path.join(cluster.workdir, "logs%s" % tag)
         os.makedirs(self.log_dir, exist_ok=True)
-        self.env = dict(os.environ, SANLOCK_RUN_DIR=self.run_dir,
-                        PYTHONPATH=os.pathsep.join(filter(None, [LIB, os.environ.get(
-                            "PYTHONPATH")])))
+        self.env = package_env(SANLOCK_RUN_DIR=self.run_dir)
         self.view = "h%s" % tag
         cluster.storage.add_view(self.view)
         self.machine = Machine("%s-h%s" % (cluster.uid, tag),

@@ -27,7 +27,7 @@ import os
 import subprocess
 import time
 
-from machine import Proc, proc_starttime, start_process
+from .machine import Proc, proc_starttime, start_process
 
 SUBNET = "10.250.0"
 

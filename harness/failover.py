@@ -26,10 +26,10 @@ corosync's logs (millisecond stamps, local time, this year).
 import os
 import time
 
-from clusterwriter import read_records
-from pcmkcluster import PacemakerCluster, log_events
+from .clusterwriter import read_records
+from .pcmkcluster import PacemakerCluster, log_events
 from sanlock_fencing.core import timing
-from simcluster import SimCluster, wait_for
+from .simcluster import SimCluster, wait_for
 
 AGENT = "fence_sanlock_vdsm"
 

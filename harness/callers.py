@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The agent as its callers run it: what vdsm and Pacemaker write on stdin, the agent
+as a subprocess, and what a one-line error looks like."""
+
+import os
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB = os.path.join(ROOT, "lib")
+AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")
+PYTHON = "/usr/bin/python3"
+
+
+def vdsm_stdin(ipaddr, action, port=None, options="", login="admin", passwd="secret"):
+    """Exactly what vdsm writes: fixed keys, optional port, options without a final newline."""
+    text = "agent=fence_sanlock_vdsm\nipaddr=%s\nlogin=%s\naction=%s\npasswd=%s\n" % (
+        ipaddr, login, action, passwd)
+    if port is not None:
+        text += "port=%s\n" % port
+    return text + options
+
+
+def pacemaker_stdin(ipaddr, action, port, nodename="node", **params):
+    """What pacemaker-fenced writes: action, nodename, port from pcmk_host_map, device params."""
+    lines = ["action=%s" % action, "nodename=%s" % nodename, "port=%s" % port,
+             "ipaddr=%s" % ipaddr]
+    lines += ["%s=%s" % item for item in params.items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_agent(args=(), stdin=None, env=None, timeout=400, agent=AGENT):
+    """Run the agent as a subprocess; stdin is only used when there are no arguments."""
+    return subprocess.run([PYTHON, agent] + list(args), input=stdin or "",
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def assert_usage_error(result):
+    """A usage error as the fence-agents library reports it: exit 1, no traceback, at
+    most three lines on stderr (the reason, then the library's hint to see -h)."""
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert 1 <= len(lines) <= 3, result.stderr
+    return result.stderr
+
+
+def assert_one_line_error(result):
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr, result.stderr
+    # the agent's last resort for an exception it did not expect ("... report it") is a
+    # bug, never a named cause
+    assert "report it" not in result.stderr, result.stderr
+    errors = [l for l in result.stderr.splitlines() if "ERROR" in l or "Failed" in l]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def cluster_agent(cluster, host_id, args=(), stdin=None, **kwargs):
+    """The agent run on a simulated host (its namespaces), as its callers run it."""
+    return cluster.agent(host_id, args, stdin=stdin, **kwargs)
+
+
+def states(cluster, observer, lockspace=None):
+    """{host_id: state name} as observer's daemon sees them."""
+    return cluster.host_states(observer, lockspace)
+
+
+def wait_state(cluster, observer, host_id, wanted, timeout, lockspace=None):
+    from .simcluster import wait_for     # here: the unit layer imports this module too
+    wait_for(lambda: states(cluster, observer, lockspace).get(host_id) == wanted, timeout,
+             interval=1.0, what="host %d %s as seen from host %d" % (host_id, wanted, observer))
