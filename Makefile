@@ -86,17 +86,17 @@ lint: deps
 	$(PYTHON) -m pycodestyle --max-line-length=100 $(LINT_PATHS)
 
 check: deps lint
-	$(PYTHON) -m pytest -n $(TEST_JOBS) --dist loadgroup -p no:cacheprovider -m "not cluster" \
-	    $(PYTEST_ARGS) tests
+	$(PYTHON) -m pytest -n $(TEST_JOBS) --dist loadgroup -p no:cacheprovider \
+	    $(PYTEST_ARGS) tests/unit tests/script tests/real tests/install
 
-# The longer failover scenarios of tests/test_failover.py (marker "cluster": a broken
+# The longer failover scenarios of tests/cluster/test_failover.py (marker "cluster": a broken
 # watchdog, two nodes fencing each other, repeated): real multi-node Pacemaker clusters,
 # one at a time (each is a few dozen processes on 2 cores); CI runs it after check.
 check-cluster: deps
-	$(PYTHON) -m pytest -p no:cacheprovider -m cluster $(PYTEST_ARGS) tests/test_failover.py
+	$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests/cluster
 
 unit:
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit tests/test_cli.py
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit tests/script
 
 # The unit layer under the interpreters the agent's platforms ship: 3.6 (EL8's
 # platform-python, which fence-agents uses there), 3.9 (EL9), 3.11 (Debian 12), 3.12
@@ -129,7 +129,7 @@ unit-pythons:
 	    $$venv/bin/python -m pytest -q -p no:cacheprovider tests/unit; \
 	done
 
-# The agent's metadata as committed, checked by tests/test_cli.py as upstream
+# The agent's metadata as committed, checked by tests/script/test_cli.py as upstream
 # fence-agents' xml-check does: run this when the options change on purpose, and commit
 # the file. The reference is what this machine's fencing.py (Debian 12's fence-agents)
 # prints; another fence-agents version adds or words its common options differently.
@@ -144,7 +144,7 @@ metadata-ref:
 demo: deps
 	PYTHONPATH=$(HARNESS_PATH) $(PYTHON) demo/demo.py
 
-# scenario 1 of tests/test_failover.py, watched: a three-node Pacemaker cluster loses a
+# scenario 1 of tests/cluster/test_failover.py, watched: a three-node Pacemaker cluster loses a
 # node's network, fences it through the agent, fails over; prints the timeline (~3 min)
 demo-cluster: deps
 	PYTHONPATH=$(HARNESS_PATH) $(PYTHON) demo/failover.py

@@ -3,7 +3,7 @@
 """make bench: how soon a fenced host's VMs may restart, what each call costs, how it scales,
 and how fast it fails.
 
-Everything runs against real sanlock daemons on simulated machines (tests/simcluster.py):
+Everything runs against real sanlock daemons on simulated machines (harness/simcluster.py):
 each host is a machine of its own, hosts that are fenced through the real chain run the
 real wdmd on a fake watchdog device of their own (its fire resets the machine) and the
 real sanlk-resetd -w 1 with the project's sync service. The script writes results.json
@@ -28,7 +28,7 @@ Sections:
              that only imports fencing and sanlock. Measured inside the proxy's machine.
   scale      list and status against lockspaces with 8..64 live hosts and with host ids
              spread up to 2000.
-  failover   scenario 1 of tests/test_failover.py (tests/failover.py) at io_timeout 3 and
+  failover   scenario 1 of tests/cluster/test_failover.py (harness/failover.py) at io_timeout 3 and
              10: three nodes with real corosync and Pacemaker, the writer's node loses its
              network; the downtime the writer sees, split into detection, fence and start.
              One cluster at a time, after the others (corosync's token is timed).
@@ -340,7 +340,7 @@ def fault_jobs():
 # -- concurrency -----------------------------------------------------------------------------
 
 def failover_run(io):
-    """Scenario 1 (tests/failover.py) at io_timeout io: its moments (seconds after the
+    """Scenario 1 (harness/failover.py) at io_timeout io: its moments (seconds after the
     cut) and the downtime's parts."""
     from harness.clusterwriter import no_overlap
     from harness.failover import durations, lost_node_scenario, timeline

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """make demo: fence a host through shared storage, with its real watchdog chain.
 
-Three simulated hosts (tests/simcluster.py), each a machine of its own on this computer
+Three simulated hosts (harness/simcluster.py), each a machine of its own on this computer
 (its own processes, /run and clock), run real sanlock daemons sharing one lockspace
 file. Host 3 is set up as a real target: the real wdmd pets its watchdog device (a fake
 device that resets host 3's machine when it fires), its sanlock runs with the watchdog

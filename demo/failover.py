@@ -3,7 +3,7 @@
 """make demo-cluster: a real three-node Pacemaker cluster loses a node's network, fences it
 through fence_sanlock_vdsm and fails over; the timeline is printed at the end.
 
-It runs scenario 1 of the tests (tests/failover.py) at io_timeout 3: three simulated
+It runs scenario 1 of the tests (harness/failover.py) at io_timeout 3: three simulated
 machines on this host, each with its own network namespace, corosync, Pacemaker, sanlock
 daemon, wdmd on a fake watchdog device and the responder; a test resource writes
 time-stamped records to the shared storage like a VM. About three minutes; everything it

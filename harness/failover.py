@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 1 of the failover tests as a function, with its timeline: the test
-(tests/test_failover.py), the benchmark (bench/bench.py, section failover) and the demo
+(tests/cluster/test_failover.py), the benchmark (bench/bench.py, section failover) and the demo
 (demo/failover.py) run the same code.
 
-`lost_node_scenario(io_timeout)`: three nodes (tests/pcmkcluster.py), each with the real
+`lost_node_scenario(io_timeout)`: three nodes (harness/pcmkcluster.py), each with the real
 watchdog chain and the responder; fencing configured with the README's pcs commands; the
 test's writer runs on host 3, which then loses its network. Returns a `Record` with what
 was seen (everything started is stopped before it returns) and `timeline(record)` puts

@@ -22,7 +22,7 @@ device, the responder and the witness) plus, from this module:
   directory, shown at /usr/sbin/fence_sanlock_vdsm inside the node only (an overlay of
   /usr/sbin: pacemaker-fenced runs agents from there); the system's /usr/sbin is not
   touched, so these tests need no exclusive install and run beside the others. The
-  test's OCF agent (tests/data/ocf/writer, provider fsvtest) is shown the same way under
+  test's OCF agent (harness/ocf/writer, provider fsvtest) is shown the same way under
   /usr/lib/ocf/resource.d.
 
 Every fence agent pacemaker-fenced runs inherits the node's environment, whose
@@ -57,7 +57,7 @@ from .simhost import children, log_tail, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-OCF_AGENT = os.path.join(HERE, "data", "ocf", "writer")
+OCF_AGENT = os.path.join(HERE, "ocf", "writer")
 WRITER = os.path.join(HERE, "clusterwriter.py")
 DATA_FILE = "writer.data"
 

@@ -29,3 +29,23 @@ def make_cluster():
     yield make
     for cluster in clusters:
         cluster.stop()
+
+
+# Each folder says what its tests need; its name is also a marker (pytest.ini), so that
+# `-m "not real"` and the like select by need:
+#   unit/    pure logic, no daemon, no fencing.py: any Python from 3.6 (make unit-pythons)
+#   script/  the agent script as a subprocess with no daemon (fencing.py, /usr/bin/python3)
+#   real/    real sanlock daemons, wdmd, responders, Pacemaker on simulated hosts (root)
+#   install/ builds and installs the packages (.deb, RPM into a scratch root, pip, make install)
+#   cluster/ the longer multi-node failover scenarios (make check-cluster)
+KINDS = ("unit", "script", "real", "install", "cluster")
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        kind = os.path.relpath(str(item.fspath), tests).split(os.sep)[0]
+        if kind not in KINDS:
+            raise pytest.UsageError("%s is in no test folder of %s: put it in one (tests/"
+                                    "conftest.py says which)" % (item.nodeid, ", ".join(KINDS)))
+        item.add_marker(kind)

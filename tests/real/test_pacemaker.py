@@ -2,7 +2,7 @@
 """Real Pacemaker runs the installed agent (issue: real clients, Pacemaker).
 
 The agent is installed by the project's own `make install` into /usr/sbin, where
-pacemaker-fenced looks for agents. A one-node corosync + Pacemaker cluster (tests/pcmk.py:
+pacemaker-fenced looks for agents. A one-node corosync + Pacemaker cluster (harness/pcmk.py:
 node1, in its own namespaces) is the proxy: it runs with simulated host 1's
 SANLOCK_RUN_DIR, so pacemaker-fenced and every agent it runs talk to host 1's sanlock
 daemon. The node itself runs outside the simulated machines: its agents keep their

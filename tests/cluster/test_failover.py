@@ -3,10 +3,10 @@
 storage, fences the node through this agent and fails over, never with two writers.
 
 Each node is a simulated host with its own network, corosync and Pacemaker
-(tests/pcmkcluster.py, tests/netns.py), its own sanlock daemon, wdmd on its fake watchdog
+(harness/pcmkcluster.py, harness/netns.py), its own sanlock daemon, wdmd on its fake watchdog
 device and the project's responder. Fencing is configured with exactly the README's pcs
 commands (no pcmk_host_map: node names are the hosts' sanlock names). The resource is
-the test's writer (tests/data/ocf/writer -> tests/clusterwriter.py): records with
+the test's writer (harness/ocf/writer -> harness/clusterwriter.py): records with
 CLOCK_REALTIME stamps, O_DIRECT|O_DSYNC, on the shared storage through the node's view.
 
 The cluster property no-quorum-policy is `freeze` here, on purpose: a node that loses
@@ -69,7 +69,7 @@ def test_no_overlap_catches_a_second_writer():
 
 @pytest.fixture(scope="module")
 def lost_node():
-    """Three nodes; host 3 runs the writer and loses its network (tests/failover.py)."""
+    """Three nodes; host 3 runs the writer and loses its network (harness/failover.py)."""
     r = lost_node_scenario(IO)
     print("scenario 1: %.0f s; %s" % (r.seconds, durations(timeline(r))))
     yield r

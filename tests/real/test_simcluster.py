@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Self-tests of tests/simcluster.py: what the fence tests rely on the cluster for.
+"""Self-tests of harness/simcluster.py: what the fence tests rely on the cluster for.
 
 The mechanisms underneath (machine.py, storagepath.py, fakewatchdog.py with the real wdmd)
 have their own tests in test_harness.py; these check what SimCluster builds from them:
@@ -8,7 +8,7 @@ or a storage fault reaches one host only, the stand-in watchdog acts on the repl
 leaves nothing behind, clusters run side by side, 4K-sector lockspaces at both
 alignments.
 
-Run with: /usr/bin/python3 -m pytest -n 4 tests/test_simcluster.py
+Run with: /usr/bin/python3 -m pytest -n 4 tests/real/test_simcluster.py
 Each test uses its own cluster, so tests are independent under pytest-xdist.
 """
 

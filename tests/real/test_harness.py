@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Tests of the simulated-host mechanisms, against the real binaries:
-tests/machine.py (cgroup + mount/time namespaces), tests/fakewatchdog.py (a FUSE watchdog
-device driven by the real wdmd), tests/storagepath.py (per-host FUSE views of the lease
+harness/machine.py (cgroup + mount/time namespaces), harness/fakewatchdog.py (a FUSE watchdog
+device driven by the real wdmd), harness/storagepath.py (per-host FUSE views of the lease
 storage with faults, carrying the real sanlock daemon).
 
-Run: /usr/bin/python3 -m pytest -n 4 tests/test_harness.py   (slow ones: -m slow)
+Run: /usr/bin/python3 -m pytest -n 4 tests/real/test_harness.py   (slow ones: -m slow)
 
 (About 610 lines: each harness mechanism gets a test that shows it does what it claims,
 against the real binaries.)
