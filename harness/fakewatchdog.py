@@ -373,8 +373,8 @@ class FakeWatchdog:
         return self
 
     def add_device(self, name, cgroup=None, mode="normal", timeout=60):
-        """A new device MOUNT/name whose fire kills `cgroup` (a directory under
-        /sys/fs/cgroup/unified); timeout: its default (power-on) timeout.  Returns its path."""
+        """A new device MOUNT/name whose fire kills `cgroup` (a machine's cgroup
+        directory, machine.py); timeout: its default (power-on) timeout.  Returns its path."""
         self.server.call("add_device", name=name, cgroup=cgroup, mode=mode, timeout=timeout)
         return self.path(name)
 

@@ -3,15 +3,17 @@
 
 What a machine is made of, and why:
 
-* **a cgroup** (``/sys/fs/cgroup/unified/fsvm-<test pid>-<name>-<uid>``, the same path for
-  every boot).  Every process of the machine is put there before it execs (a preexec that
+* **a cgroup** (``<cgroup v2 root>/fsvm-<test pid>-<name>-<uid>``, the same path for
+  every boot; the root is wherever this machine mounts cgroup2, see cgroup2_root()).  Every process of the machine is put there before it execs (a preexec that
   writes its own pid to ``cgroup.procs``), and whatever those processes fork stays there.
   ``power_off()`` writes ``1`` to ``cgroup.kill``: the kernel SIGKILLs every member at once,
   including children forked while the kill runs, and nothing outside it.  That is a reset
   button: no signal handlers, no clean shutdown, pids nobody recorded die too (sanlock's
   helper child, a shell's children).  The fake watchdog (fakewatchdog.py) fires through
-  the same file.  The unified hierarchy is mounted here with no controllers (hybrid layout),
-  so it only groups processes; that is all we need.
+  the same file.  Only grouping and cgroup.kill (Linux 5.14) are used, no controller, so
+  the same code runs on a hybrid host (cgroup2 at /sys/fs/cgroup/unified, no controllers)
+  and on a unified one (a stock Debian 12: /sys/fs/cgroup, the root cgroup, which may
+  hold processes beside its children).
 * **a mount namespace** (``unshare --mount --propagation slave``) with private tmpfs on
   /run/wdmd, /run/sanlk-resetd, /run/fence-sanlock-vdsm and /dev/shm: wdmd and sanlk-resetd
   hard-code their sockets there, and wdmd refuses to start when another wdmd left
@@ -55,7 +57,6 @@ import threading
 import time
 import uuid
 
-CGROUP_ROOT = "/sys/fs/cgroup/unified"
 CGROUP_PREFIX = "fsvm-"
 PRIVATE_DIRS = ("/run/wdmd", "/run/sanlk-resetd", "/run/fence-sanlock-vdsm", "/dev/shm")
 FIRST_BOOT_OFFSET = 1_000_000
@@ -73,6 +74,47 @@ def package_env(base=None, **extra):
     env = dict(os.environ if base is None else base, **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, LIB, env.get("PYTHONPATH")]))
     return env
+
+
+def _unescape_mount_field(field):
+    """A mountinfo path field as the path: the kernel writes space, tab, newline and
+    backslash as octal escapes (\\040 ...)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def cgroup2_root(mountinfo="/proc/self/mountinfo"):
+    """Where this machine mounts the cgroup v2 hierarchy (the first mount of fstype
+    cgroup2 in mountinfo), or None when it has none. /sys/fs/cgroup on a unified host
+    (Debian 12, EL9), /sys/fs/cgroup/unified on a hybrid one (systemd's hybrid layout)."""
+    try:
+        with open(mountinfo) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        # "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER"
+        head, sep, tail = line.partition(" - ")
+        fields = head.split()
+        if sep and len(fields) >= 5 and tail.split()[:1] == ["cgroup2"]:
+            return _unescape_mount_field(fields[4])
+    return None
+
+
+CGROUP_ROOT = cgroup2_root()     # None: no cgroup v2 here; Machine() says so
+
+
+def require_cgroup2():
+    """CGROUP_ROOT, or MachineError saying what is missing and what to do."""
+    # (the root cgroup has no cgroup.kill of its own: the machines' groups, its children,
+    # have it from Linux 5.14 on)
+    if CGROUP_ROOT is None or not os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.procs")):
+        raise MachineError(
+            "simulated machines need a cgroup v2 hierarchy (and Linux 5.14 or later for "
+            "cgroup.kill): %s. Run on a host with the unified layout (Debian 12, EL9) or "
+            "mount one: mount -t cgroup2 none /sys/fs/cgroup/unified"
+            % ("no cgroup2 mount in /proc/self/mountinfo" if CGROUP_ROOT is None else
+               "%s is no cgroup v2 root (no cgroup.procs)" % CGROUP_ROOT))
+    return CGROUP_ROOT
 
 
 _PR_SET_PDEATHSIG = 1
@@ -204,6 +246,8 @@ def _pid_alive(pid):
 def _sweep_stale_cgroups():
     """rmdir empty machine cgroups whose creating test process is gone (it was SIGKILLed
     and could not clean up); a busy or foreign group is left alone."""
+    if CGROUP_ROOT is None:
+        return
     try:
         names = os.listdir(CGROUP_ROOT)
     except OSError:
@@ -235,8 +279,8 @@ class Machine:
         self.uid = uuid.uuid4().hex[:8]
         self.first_boot_offset = first_boot_offset
         self.reboot_monotonic = reboot_monotonic
-        self.cgroup = os.path.join(CGROUP_ROOT, "%s%d-%s-%s" % (CGROUP_PREFIX, os.getpid(),
-                                                                self.name, self.uid))
+        self.cgroup = os.path.join(require_cgroup2(), "%s%d-%s-%s" % (
+            CGROUP_PREFIX, os.getpid(), self.name, self.uid))
         self._own_workdir = workdir is None
         self.workdir = workdir or os.path.join(WORK_BASE, "machine-%s-%s" % (self.name, self.uid))
         self.holder = None            # Proc of the namespace holder of the current boot

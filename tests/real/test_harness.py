@@ -27,9 +27,8 @@ import pytest
 from harness import fakewatchdog, fuselite, machine, storagepath
 
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists("/dev/fuse")
-    or not os.path.exists(os.path.join(machine.CGROUP_ROOT, "cgroup.procs")),
-    reason="needs root, /dev/fuse and cgroup v2 at %s" % machine.CGROUP_ROOT)
+    os.geteuid() != 0 or not os.path.exists("/dev/fuse") or machine.CGROUP_ROOT is None,
+    reason="needs root, /dev/fuse and a cgroup v2 mount")
 
 PY = "/usr/bin/python3"
 IO_TIMEOUT = 3          # io_timeout 1 or 2 trips sanlock's own watchdog (evidence.md)
@@ -307,6 +306,25 @@ def test_machine_clock_cgroup_namespaces_power(machines):
     assert len(m.pids()) == len(set(m.pids())) == 4     # 2 holders + 2 spawned
     print("power_off took %.3f s; first boot clock %.0f, reboot clock %.1f"
           % (off_time, inside, rebooted))
+
+
+def test_cgroup_root_follows_the_machines_layout(tmp_path, machines):
+    """The machines' cgroups go wherever cgroup2 is mounted: a stock Debian 12 (unified,
+    /sys/fs/cgroup) and a hybrid host (/sys/fs/cgroup/unified beside the v1 controllers);
+    no cgroup2 at all is a clear error, not a path that does not exist."""
+    unified = "25 30 0:23 / /sys/fs/cgroup rw,nosuid,nodev shared:9 - cgroup2 cgroup2 rw\n"
+    hybrid = ("31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+              "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+              "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n")
+    v1_only = "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+    found = {}
+    for name, text in (("unified", unified), ("hybrid", hybrid), ("v1", v1_only)):
+        (tmp_path / name).write_text(text)
+        found[name] = machine.cgroup2_root(str(tmp_path / name))
+    assert found == {"unified": "/sys/fs/cgroup", "hybrid": "/sys/fs/cgroup/unified",
+                     "v1": None}
+    assert machine.cgroup2_root() == machine.CGROUP_ROOT
+    assert os.path.dirname(machines("where").cgroup) == machine.CGROUP_ROOT
 
 
 @pytest.mark.slow
