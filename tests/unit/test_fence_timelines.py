@@ -9,7 +9,7 @@ moment; the virtual clock makes a 100-second fence take milliseconds. The target
 
 import pytest
 
-from fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
+from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
                        views_from, world_of)
 from sanlock_fencing.core import events, timing
 from sanlock_fencing.core.address import Target

@@ -24,7 +24,7 @@ from sanlock_fencing.agent.mutual import CHECK_WAIT, OwnHostReset
 from sanlock_fencing.core.proxy import JoinedLockspace
 from sanlock_fencing.core.world import HostWorld, place_targets
 
-from fakeworld import LS, FakeWorld, Timeline, rec, view
+from harness.fakeworld import LS, FakeWorld, Timeline, rec, view
 
 HOSTS = 2000
 OWN_GENERATION = 2

@@ -14,7 +14,7 @@ from sanlock_fencing.core.proxy import JoinedLockspace, NotJoined, Proxy
 from sanlock_fencing.host.witness import Witness
 from sanlock_fencing.core.world import not_joined_error
 
-from fakeworld import FakeWorld, FakeStore, Timeline, rec, view
+from harness.fakeworld import FakeWorld, FakeStore, Timeline, rec, view
 
 EVIL = "ls\x1b]0;owned\x07\nforged line"
 SHOWN = "ls\\x1b]0;owned\\x07\\nforged line"

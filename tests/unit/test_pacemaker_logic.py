@@ -3,7 +3,7 @@
 
 import pytest
 
-from fakeworld import LS, FakeWorld, Timeline, rec, renewals, views_from
+from harness.fakeworld import LS, FakeWorld, Timeline, rec, renewals, views_from
 from sanlock_fencing.core import events, timing
 from sanlock_fencing.core.address import Target
 from sanlock_fencing.core.errors import FenceError, UsageError

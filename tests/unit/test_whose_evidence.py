@@ -8,7 +8,7 @@ The target (host 3) renews every 2 s (io_timeout 1) from t = -20; its owner cloc
 1000 at t = -20 unless a test says otherwise.
 """
 
-from fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
+from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
                        views_from, world_of)
 from sanlock_fencing.core import events, timing
 from sanlock_fencing.core.address import Target

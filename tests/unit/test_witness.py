@@ -2,7 +2,7 @@
 """The witness through made-up timelines: it credits a reply it saw arrive, follows the
 host, and its record lets status on its host say OFF (or never OFF)."""
 
-from fakeworld import LS, FakeStore, FakeWorld, Timeline, renewals, views_from
+from harness.fakeworld import LS, FakeStore, FakeWorld, Timeline, renewals, views_from
 from sanlock_fencing.core import events
 from sanlock_fencing.core.address import Target
 from sanlock_fencing.agent.status import Power, host_status

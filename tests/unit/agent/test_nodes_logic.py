@@ -4,12 +4,12 @@
 
 import pytest
 
-from fakeworld import LS, FakeWorld, Timeline, renewals, views_from
-from sanlock_fencing.agent import request
+from harness.fakeworld import LS, FakeWorld, Timeline, renewals, views_from
 from sanlock_fencing.core.address import Target
 from sanlock_fencing.core.errors import FenceError, UsageError
-from sanlock_fencing.agent.nodes import (NAME_BYTES_ON_DISK, addressed_host_ids, check_names_node,
-                                   listed_nodes, may_be_cut, names_node, resolve)
+from sanlock_fencing.agent.nodes import (NAME_BYTES_ON_DISK, check_names_node, listed_nodes,
+                                         may_be_cut, names_node, resolve)
+from sanlock_fencing.agent.request import addressed_host_ids
 from sanlock_fencing.agent.status import list_hosts
 
 UUID = "0c5a9e2d-6c9a-4b1f-8f52-3a0b8f0f2e11"
@@ -92,12 +92,6 @@ def test_list_does_not_print_a_cut_name():
     assert any("ls:3" in w and "our_host_name" in w for w in warnings)
 
 
-def test_addressed_host_ids_of_an_address():
-    assert addressed_host_ids("ls:3, ls2:4,ls3") == {"ls": 3, "ls2": 4}
-    with pytest.raises(UsageError, match="invalid host id"):
-        addressed_host_ids("ls:x")
-
-
 # ------------------------------------------------------------------ a node name resolved
 
 def test_a_cut_default_name_is_never_resolved_and_the_refusal_says_so():
@@ -170,25 +164,3 @@ def test_a_name_from_storage_is_shown_escaped():
     assert "\x1b" not in str(refused.value) and "evil\\x1b[2Jname" in str(refused.value)
 
 
-# ------------------------------------------------------------------ what names the node
-
-@pytest.mark.parametrize("options, expected", [
-    ({"--plug": "3", "--nodename": "node2"}, ("3", None)),      # a host id: authoritative
-    ({"--plug": " node2 ", "--nodename": "node9"}, (None, "node2")),
-    ({"--nodename": "node2"}, (None, "node2")),                  # pcmk_host_argument=none
-    ({"--plug": "", "--nodename": " "}, (None, None)),
-    ({}, (None, None)),
-])
-def test_what_names_the_node(options, expected):
-    assert request.port_as_node_name(options) == expected
-
-
-def test_with_host_ids_in_the_address_a_node_name_is_kept_for_the_check():
-    targets, node, _ = request.settings({"--ip": "ls:3", "--plug": "node2",
-                                         "--nodename": "node2"})
-    assert (targets, node) == ([Target(LS, 3)], "node2")
-    targets, node, _ = request.settings({"--ip": "ls:3", "--plug": "3",
-                                         "--nodename": "node2"})
-    assert (targets, node) == ([Target(LS, 3)], None)
-    targets, node, _ = request.settings({"--ip": "ls", "--nodename": "node2"})
-    assert (targets, node) == ([], "node2")
