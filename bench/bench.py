@@ -12,8 +12,9 @@ real sanlk-resetd -w 1 with the project's sync service. The script writes result
 Sections:
   fence      off against the real chain at io_timeout 3 and 10, interleaved with
              `sanlk-reset reset LS:3` on identical clusters; each pair sends its request
-             at the same phase of the proxy's renewal cycle. An independent observer
-             (LeaseWatch: the lockspace file read directly every 0.05 s) notes when the
+             at the same phase of the proxy's renewal cycle. An observer of the
+             storage itself (harness/observe.py: the lockspace file read directly every
+             0.05 s, by no host, with the product's record reader) notes when the
              request and the reply reach the storage; the device notes wdmd's close and
              its fire. After an agent's fence, status is polled on the proxy and on
              another host until both say OFF.
@@ -35,9 +36,9 @@ Sections:
 
 The slow sections (fence, believe, faults, concurrency) run their independent clusters
 concurrently (--jobs); overhead and scale run afterwards on an otherwise idle harness.
-Pieces: observe.py (the independent observer, the stand-in watchdog), percall.py
-(overhead and scale), report.py (goals and README.md), timeline.py (the pictures). This
-file keeps the slow sections, each a run on a fresh cluster, and the command line
+Pieces: percall.py (overhead and scale), report.py (goals and README.md), timeline.py
+(the pictures); the observer and the stand-in watchdog are the harness's (harness/observe.py).
+This file keeps the slow sections, each a run on a fresh cluster, and the command line
 (about 530 lines: a fence run records a dozen moments and each fault needs its own
 staging).
 
@@ -61,9 +62,10 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
+from harness.observe import (LeaseWatch, StandIn, is_reply, is_request, reply_on_disk,
+                             request_on_disk)
 from harness.simcluster import SimCluster
 from sanlock_fencing.core import timing  # (the bounds the agent uses)
-from observe import RESET, RESETTING, LeaseWatch, StandIn, reply_on_disk, request_on_disk
 from percall import bench_overhead, bench_scale
 
 BOUND = timing.watchdog_bound()
@@ -180,7 +182,7 @@ def fence_run(tool, io, pair, phase, chain="real", status_hosts=(1, 2)):
             renewals = watch.renewals(1)
             first_stamp = renewals[-1][1] if renewals else None
             time.sleep(0.05)
-        renewed = watch.wait(1, lambda c: c[2] > first_stamp, now, 4 * io + 10)
+        renewed = watch.wait(1, lambda c: c.timestamp > first_stamp, now, 4 * io + 10)
         time.sleep(max(0.0, renewed + phase - time.monotonic()))
         target_renewals = [t for t, _ in watch.renewals(3) if t <= time.monotonic()]
         if target_renewals:
@@ -189,7 +191,7 @@ def fence_run(tool, io, pair, phase, chain="real", status_hosts=(1, 2)):
         argv = tool_argv(cluster, tool, 3)
         start = time.monotonic()
         if chain != "real":
-            standin = StandIn(cluster, watch, 3, STANDIN_DELAY, start)
+            standin = StandIn(cluster.host(3), delay=STANDIN_DELAY, watch=watch, after=start)
             standin.start()
         proc = subprocess.Popen(argv, env=cluster.env(1), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -297,14 +299,14 @@ def fault_run(name, io=3):
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         if when == "during":
-            watch.wait(1, lambda c: c[4] & RESET, start, 4 * timing.renewal_interval(io) + 10)
+            watch.wait(1, is_request, start, 4 * timing.renewal_interval(io) + 10)
             fault_at = inject()
         out, err = proc.communicate(timeout=POWER_TIMEOUT + 120)
         end = time.monotonic()
         if when == "during":
             # the request was on storage: the target is reset all the same (its watchdog
             # was armed); wait for that, so that the table can say so
-            reply = watch.wait(3, lambda c: c[1] == generation and c[4] & RESETTING, start,
+            reply = watch.wait(3, is_reply(generation), start,
                                6 * timing.renewal_interval(io) + 10)
             deadline = reply + BOUND + 10
             while not cluster.host(3).fires() and time.monotonic() < deadline:
@@ -373,7 +375,8 @@ def concurrency_run(count):
         watch = LeaseWatch(cluster, targets)
         watch.start()
         started = time.monotonic()
-        standins = [StandIn(cluster, watch, h, 0.0, started) for h in targets]
+        standins = [StandIn(cluster.host(h), delay=0.0, watch=watch, after=started)
+                    for h in targets]
         for standin in standins:
             standin.start()
         procs = [subprocess.Popen(cluster.agent_argv(1, ["-o", "off", "-a", "%s:%d" % (

@@ -307,7 +307,7 @@ def fence_section(data, bound):
              "reply in host 3's; `close` / `fire` from the device's own record (wdmd closing "
              "it without the magic character, then its fire 60 s later). `bound` is the first "
              "moment the protocol allows a proof: the reply on storage + the watchdog bound "
-             "(%.0f s, lib/sanlock_fencing/timing.py)." % bound, ""]
+             "(%.0f s, lib/sanlock_fencing/core/timing.py)." % bound, ""]
     rows = []
     for io in fence_ios(data):
         for tool in ("agent", "sanlk-reset"):
@@ -563,7 +563,7 @@ def explanation(data):
     return ["## How to read it", "",
             "- The agent proves a reset by the watchdog bound: the reply it saw arrive, then "
             "the bound, then the renewal the target would have written, late by all that sanlock "
-            "allows a healthy renewal, had its watchdog failed (lib/sanlock_fencing/judge.py, `renewal_due`). Its exit "
+            "allows a healthy renewal, had its watchdog failed (lib/sanlock_fencing/core/judge.py, `renewal_due`). Its exit "
             "therefore comes shortly after `bound`, and always well after the fire, which "
             "lands about 70 s after resetd armed the watchdog, itself one renewal before the "
             "reply reached the storage.",

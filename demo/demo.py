@@ -17,16 +17,12 @@ request -> host 3's responder arms its watchdog through wdmd, then replies on st
 fence, reports it OFF too. Everything is stopped and removed at the end.
 """
 
-import os
 import subprocess
 import sys
-import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-
-from harness.simcluster import EVENT_RESETTING, SimCluster
+from harness.observe import LeaseWatch, reply_on_disk
+from harness.simcluster import SimCluster
 
 IO_TIMEOUT = 3            # sanlock with its watchdog needs 3 s or more
 START = time.monotonic()
@@ -47,30 +43,6 @@ def agent(cluster, host, args):
     proc.wait()
     print("    (exit status %d)\n" % proc.returncode, flush=True)
     return proc.returncode
-
-
-class ReplyWatch(threading.Thread):
-    """Notes when host 3's RESETTING reply first shows in its lease on the storage itself
-    (the lockspace file, read directly; nothing here acts on it)."""
-
-    def __init__(self, cluster, host_id):
-        super().__init__(daemon=True)
-        self.cluster, self.host_id = cluster, host_id
-        self.generation = cluster.host(host_id).generations[cluster.lockspace]
-        self.seen_at = None
-        self.stopping = threading.Event()
-
-    def run(self):
-        while not self.stopping.is_set():
-            try:
-                lead = self.cluster.read_leader(self.host_id)
-            except Exception:         # a read torn by a write: look again
-                lead = {}
-            if lead.get("owner_generation") == self.generation and \
-                    lead.get("extra2", 0) & EVENT_RESETTING:
-                self.seen_at = time.monotonic()
-                return
-            self.stopping.wait(0.2)
 
 
 def first_after(events, since):
@@ -108,12 +80,15 @@ def main():
         say("note: 'is LIVE/FAIL/DEAD' in it is sanlock's state of the lease as host 1's "
             "daemon computes it: a reset host stays LIVE there until its lease has gone "
             "unrenewed for %d s, so it is no sign of life" % (8 * IO_TIMEOUT))
-        watch = ReplyWatch(cluster, 3)
+        # host 3's reply as it reaches the storage itself (the lockspace file read
+        # directly, by no host; nothing here acts on it)
+        watch = LeaseWatch(cluster, [3], interval=0.2)
         watch.start()
         started = time.monotonic()
         code = agent(cluster, 1, ["-o", "off", "-a", "%s:3" % ls, "-v"])
         ended = time.monotonic()
-        watch.stopping.set()
+        watch.stop()
+        reply_seen = reply_on_disk(watch, 3, target.generations[ls], started)
         if code != 0:
             say("the fence FAILED (exit %d): the agent says why above" % code)
             return 1
@@ -129,8 +104,8 @@ def main():
                          "host 3's wdmd, at its next test, finds the connection the "
                          "responder expired (confirmed by wdmd before the reply) and "
                          "closes the device without disarming it"))
-        if watch.seen_at:
-            rows.append((watch.seen_at - started,
+        if reply_seen is not None:
+            rows.append((reply_seen - started,
                          "host 3's RESETTING reply is in its lease on storage: the promise "
                          "that its watchdog is armed"))
         if fires:

@@ -14,9 +14,6 @@ import os
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-
 from harness.clusterwriter import no_overlap
 from harness.failover import durations, lost_node_scenario, timeline
 

@@ -35,15 +35,17 @@ import subprocess
 import time
 import uuid
 
+from sanlock_fencing.core import events
+
 from .fakewatchdog import FakeWatchdog
-from .simhost import SYS_PYTHON, SimHost, SimHostError, StandIn, log_tail, wait_for
+from .observe import StandIn
+from .simhost import SYS_PYTHON, SimHost, SimHostError, log_tail, wait_for
 from .storagepath import StoragePaths
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")
 WORK_BASE = "/var/tmp"
 HOST_STATE_NAMES = {1: "UNKNOWN", 2: "FREE", 3: "LIVE", 4: "FAIL", 5: "DEAD"}
-EVENT_RESET, EVENT_RESETTING, EVENT_REBOOT, EVENT_REBOOTING = 1, 2, 4, 8
 MAX_LOCKSPACE_NAME = 48
 LEASE_FILE_SIZE = 8 * 1024 * 1024
 
@@ -447,8 +449,7 @@ class SimCluster:
         h = self.host(host_id)
         if h.standin is not None:
             h.standin.stop()
-        h.standin = StandIn(h, sorted(h.lockspaces) if lockspaces is None else lockspaces,
-                            delay)
+        h.standin = StandIn(h, lockspaces, delay)
         h.standin.start()
         return h.standin
 
@@ -609,7 +610,7 @@ class SimCluster:
         return {h["host_id"]: HOST_STATE_NAMES.get(h["flags"], h["flags"])
                 for h in self.get_hosts(observer_id, lockspace)}
 
-    def set_event(self, sender_id, target_id, event=EVENT_RESET, generation=None,
+    def set_event(self, sender_id, target_id, event=events.RESET, generation=None,
                   lockspace=None, data=0, flags=0):
         """sanlock.set_event() from sender_id's daemon (a raw reset request)."""
         name = lockspace or self.lockspace

@@ -20,21 +20,17 @@ What runs on a host, and with which flags:
   fence-sanlock-vdsm-witness, from the source tree (python3 -m, PYTHONPATH=lib).
 Every long-running process starts with SIGPIPE ignored, as systemd starts services.
 
-A stand-in host (no device) can have its reset played by the harness: `StandIn` powers
-the machine off a chosen delay after the host's RESETTING reply is on storage. It is for
-fast tests at io_timeout 1, where the real chain cannot run (sanlock's own watchdog use
-trips at io_timeout below 3); every safety claim about the watchdog is tested against
-the real chain.
+A stand-in host (no device) can have its reset played by the harness: observe.StandIn,
+which SimCluster.start_resetd arms (host.standin).
 
 (About 350 lines: one host's daemons, each started as its real service would be, with
-the flags explained, and the stand-in reset.)
+the flags explained.)
 """
 
 import os
 import re
 import signal
 import subprocess
-import threading
 import time
 
 from .machine import Machine, package_env
@@ -48,7 +44,6 @@ WITNESS = ["-m", "sanlock_fencing.host.witness"]
 RESPONDER = ["-m", "sanlock_fencing.host.responder"]
 RESETD_SOCKET = "/run/sanlk-resetd/sanlk-resetd.sock"
 WDMD_SOCKET = "/run/wdmd/wdmd.sock"
-RESETTING, REBOOTING = 0x2, 0x8
 
 
 class SimHostError(RuntimeError):
@@ -345,52 +340,3 @@ class SimHost:
         """Switch this host's storage path: read=, write=, both= ok|eio|stall|crawl, rate=."""
         return self.cluster.storage.set_mode(self.view, **modes)
 
-
-class StandIn(threading.Thread):
-    """Plays the watchdog of a host without a device: powers its machine off `delay`
-    seconds after its RESETTING (or REBOOTING) reply is in its lease on storage, in the
-    generation it holds now. delay None: only records when the reply was seen."""
-
-    def __init__(self, host, lockspaces, delay, interval=0.2):
-        super().__init__(name="standin-%s" % host.name, daemon=True)
-        self.host = host
-        self.lockspaces = list(lockspaces)
-        self.delay = delay
-        self.interval = interval
-        self.generations = {ls: host.generations.get(ls) for ls in self.lockspaces}
-        self.stopping = threading.Event()
-        self.reply_seen_at = None
-        self.killed_at = None
-        self.error = None
-
-    def stop(self):
-        self.stopping.set()
-        if self is not threading.current_thread():
-            self.join(10)
-
-    def _reply_on_disk(self):
-        for name in self.lockspaces:
-            try:
-                lead = self.host.cluster.read_leader(self.host.host_id, name)
-            except Exception:        # a torn read during a write: look again
-                continue
-            if lead.get("owner_generation") == self.generations.get(name) and \
-                    lead.get("extra2", 0) & (RESETTING | REBOOTING):
-                return True
-        return False
-
-    def run(self):
-        try:
-            while not self.stopping.is_set():
-                if self._reply_on_disk():
-                    self.reply_seen_at = time.monotonic()
-                    break
-                self.stopping.wait(self.interval)
-            else:
-                return
-            if self.delay is None or self.stopping.wait(self.delay):
-                return
-            self.host.machine.power_off()
-            self.killed_at = time.monotonic()
-        except Exception as err:       # kept for the test to see
-            self.error = err

@@ -13,10 +13,10 @@ import pytest
 
 from harness.callers import assert_one_line_error, pacemaker_stdin
 from harness.simcluster import wait_for
+from sanlock_fencing.core.events import RESETTING
 
 pytestmark = pytest.mark.slow
 IO = 3
-RESETTING = 0x2
 
 
 def off(cluster, proxy, target=3):

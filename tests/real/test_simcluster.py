@@ -22,7 +22,9 @@ import pytest
 
 from harness import fuselite
 from harness.machine import CGROUP_PREFIX, CGROUP_ROOT
-from harness.simcluster import EVENT_RESETTING, SimCluster, wait_for
+from harness.observe import LeaseWatch, StandIn, reply_on_disk, request_on_disk
+from harness.simcluster import SimCluster, wait_for
+from sanlock_fencing.core.events import RESETTING as EVENT_RESETTING
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/usr/sbin/sanlk-resetd") or os.geteuid() != 0
@@ -159,6 +161,40 @@ def test_the_stand_in_powers_off_after_the_reply_and_with_none_never(make_cluste
     assert h3.standin.killed_at is None and h3.machine.running
     assert renewing(cluster, [2, 3]) == {3}
     assert cluster.read_leader(3)["extra2"] & EVENT_RESETTING
+
+
+def test_stand_ins_sharing_one_watch_act_on_what_it_saw(make_cluster):
+    """The bench's way: one LeaseWatch (the product's reader on the backing file) for
+    several stand-ins. It sees the request in the proxy's lease, then the reply in the
+    target's, in the order they were written, and what it read agrees with sanlock's own
+    read_leader."""
+    cluster = make_cluster(hosts=3)
+    for host_id in (2, 3):
+        cluster.host(host_id).start_resetd([cluster.lockspace])    # no stand-in of its own
+    watch = LeaseWatch(cluster, [1, 2, 3])
+    watch.start()
+    started = time.monotonic()
+    standins = {h: StandIn(cluster.host(h), delay=0.0 if h == 2 else None, watch=watch,
+                           after=started) for h in (2, 3)}
+    try:
+        for standin in standins.values():
+            standin.start()
+        cluster.set_event(1, 2)
+        wait_for(lambda: standins[2].killed_at, 30, 0.1, "host 2 powered off")
+    finally:
+        for standin in standins.values():
+            standin.stop()
+        watch.stop()
+    generation = cluster.host(2).generations[cluster.lockspace]
+    requested = request_on_disk(watch, 1, started)
+    replied = reply_on_disk(watch, 2, generation, started)
+    assert started <= requested <= replied == standins[2].reply_seen_at
+    assert replied <= standins[2].killed_at and not cluster.host(2).machine.running
+    assert standins[3].reply_seen_at is None and cluster.host(3).machine.running
+    last = watch.changes[2][-1]
+    lead = cluster.read_leader(2)
+    assert (last.generation, last.event, last.event_generation) == (
+        lead["owner_generation"], lead["extra2"], lead["extra1"])
 
 
 def _our_cgroups(uid=None):

@@ -26,7 +26,8 @@ import time
 import pytest
 
 from harness.callers import assert_one_line_error, vdsm_stdin
-from harness.simcluster import EVENT_RESETTING, SimClusterError, wait_for
+from harness.simcluster import SimClusterError, wait_for
+from sanlock_fencing.core.events import RESETTING as EVENT_RESETTING
 
 pytestmark = pytest.mark.slow
 
