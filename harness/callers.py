@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The agent as its callers run it: what vdsm and Pacemaker write on stdin, the agent
-as a subprocess, and what a one-line error looks like."""
+as a subprocess, and what a one-line error looks like; require(), which fails a test
+whose machine lacks what it needs."""
 
 import os
 import subprocess
@@ -9,6 +10,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.path.join(ROOT, "lib")
 AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")
 PYTHON = "/usr/bin/python3"
+
+
+def require(present, what_to_do):
+    """Fail the calling test, never skip it, when this machine lacks what the test needs:
+    a skip reads as a pass in the very run where the feature it guards is missing.
+    what_to_do says what is missing and how to get it ("make deps", run as root)."""
+    if not present:
+        import pytest       # here: the demo and the bench import this module without it
+        pytest.fail("this test needs %s" % what_to_do, pytrace=False)
 
 
 def vdsm_stdin(ipaddr, action, port=None, options="", login="admin", passwd="secret"):
