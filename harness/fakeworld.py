@@ -5,14 +5,24 @@ daemon says, and a virtual clock, all as explicit timelines (seconds).
 A Timeline is a list of (from_time, value): the value holds from that time until the
 next entry. Records and views are built with rec() and view(); periodic renewals
 with renewals(). Nothing here knows the rules being tested.
+
+The host services' side (unfencing, monitor, the resetd sync) has fakes of its own below:
+this host's daemon, sanlk-resetd's socket, the target side; and a hostile lockspace name.
+The unit tests import this module from every folder (harness.fakeworld); it needs only
+the library, so it loads under every Python of make unit-pythons.
 """
 
 import bisect
+import os
+import socket
+import threading
+import time
 
 from sanlock_fencing.core.evidence import Look, Read
 from sanlock_fencing.core.hoststate import HostState, HostView
 from sanlock_fencing.core.lease import LeaseRecord
-from sanlock_fencing.core.proxy import DaemonDown, EventSlotBusy, JoinedLockspace
+from sanlock_fencing.core.proxy import DaemonDown, EventSlotBusy, JoinedLockspace, ProxyError
+from sanlock_fencing.core.resetd_protocol import UPDATE_SIZE, ResetdClient
 
 LS = "ls"
 PROXY_ID = 1
@@ -266,3 +276,123 @@ def run_fence(world, targets, **options):
     except FenceError as err:
         return "failed", str(err), world.t
     return ("already off" if result.already_off else "proven"), result.proof, world.t
+
+
+# ---------------------------------------------------------------- the host services' side
+# What unfencing, monitor and the resetd sync see of this host: its daemon's joined
+# lockspaces, sanlk-resetd's update socket, which target side runs.
+
+class FakeDaemon:
+    """This host's sanlock daemon: the lockspaces it joined (FakeDaemon(ls=3) joins ls as
+    host id 3), its generation in each, other hosts' views; down: it stops answering."""
+
+    def __init__(self, **joined):
+        self.spaces = {}        # name -> JoinedLockspace
+        self.generation = {}    # name -> this host's generation
+        self.down = False
+        self.others = {}        # (name, host_id) -> HostView
+        for name, host_id in joined.items():
+            self.join(name, host_id)
+
+    def join(self, name, host_id=1, generation=1, adding=False, removing=False):
+        self.spaces[name] = JoinedLockspace(name, host_id, "/dev/%s" % name, 0, adding,
+                                            removing)
+        self.generation[name] = generation
+
+    def leave(self, name):
+        self.spaces.pop(name, None)
+
+    def joined(self):
+        if self.down:
+            raise ProxyError("this host's sanlock daemon is not running")
+        return dict(self.spaces)
+
+    def host(self, name, host_id, retry_seconds=5.0):
+        if (name, host_id) in self.others:
+            return self.others[(name, host_id)]
+        return HostView(host_id, self.generation[name], 100, 10, HostState.LIVE)
+
+
+class FakeResetd:
+    """sanlk-resetd's update socket: a bound datagram socket at `path` whose reader thread
+    keeps what arrives ("reg ls", "end ls"); stop() and start() again is a restart."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = None
+        self.thread = None
+        self.lock = threading.Lock()
+        self.received = []
+        self.start()
+
+    def start(self):
+        if os.path.exists(self.path):
+            os.unlink(self.path)     # as sanlk-resetd does before bind
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
+        self.running = True
+        self.thread = threading.Thread(target=self._read, args=(self.sock,), daemon=True)
+        self.thread.start()
+
+    def _read(self, sock):
+        while self.running:
+            try:
+                data = sock.recv(1024)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            assert len(data) == UPDATE_SIZE
+            with self.lock:
+                self.received.append(data.rstrip(b"\0").decode())
+
+    def stop(self, unlink=False):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+        if unlink:
+            os.unlink(self.path)
+
+    def drain(self):
+        """What arrived since the last drain (after a moment for the reader thread)."""
+        time.sleep(0.1)
+        with self.lock:
+            got, self.received = self.received, []
+        return got
+
+
+class ResetdStub(ResetdClient):
+    """A client of a sanlk-resetd that runs or not, as told; it is never connected."""
+
+    def __init__(self, running):
+        super().__init__("/nonexistent/sanlk-resetd.sock")
+        self.answers = running
+
+    def running(self):
+        return self.answers
+
+
+def fake_side(kind, sysfs=None, note=None):
+    """A target_side.which that finds `kind` ("responder", "sanlk-resetd", "both", ...)
+    with pid 4242."""
+    from sanlock_fencing.host import target_side
+    return lambda client: target_side.Side(kind, 4242, sysfs, note)
+
+
+# watchdog_fire's verdict on an iTCO_wdt whose wdmd does not halve its timeout
+ITCO_LATE = ("this host's watchdog would fire up to 132 s after an arming, later than the "
+             "72 s every fencing proxy assumes: watchdog0 (iTCO_wdt, timeout 60 s: it fires "
+             "only after two timeouts)")
+
+
+# ---------------------------------------------------------------- a hostile name
+# Whoever adds a lockspace chooses its name and path: an escape sequence in one must not
+# act on the terminal nor forge a log line wherever it is shown.
+
+HOSTILE_NAME = "ls\x1b]0;owned\x07\nforged line"
+HOSTILE_SHOWN = "ls\\x1b]0;owned\\x07\\nforged line"
+
+
+def assert_printable(text):
+    assert all(ch.isprintable() for ch in text), repr(text)

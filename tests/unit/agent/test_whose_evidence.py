@@ -3,13 +3,15 @@
 evidence belongs to another life of the lockspace, another machine, another lockspace
 of the same machine, a bound the daemons do not apply, a merely slow renewal, or a
 frozen view (issue "Whose proof is it", cases 5-10). Each failed on the code before it.
+A scenario file: whole fences and status (agent/fence.py, agent/status.py) over core's
+evidence and judge.
 
 The target (host 3) renews every 2 s (io_timeout 1) from t = -20; its owner clock reads
 1000 at t = -20 unless a test says otherwise.
 """
 
-from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
-                       views_from, world_of)
+from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence,
+                               view, views_from, world_of)
 from sanlock_fencing.core import events, timing
 from sanlock_fencing.core.address import Target
 from sanlock_fencing.agent.status import Power, host_status

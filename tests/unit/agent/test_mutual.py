@@ -232,4 +232,3 @@ def test_a_lockspace_name_from_the_daemon_is_escaped_in_the_message():
         mutual.raise_if_request(Target("ls\x1b[2J", 3), {"from_host_id": 3,
                                                          "event": events.RESET})
     assert "\x1b" not in str(err.value) and "ls\\x1b[2J" in str(err.value)
-

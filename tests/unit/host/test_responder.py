@@ -1,20 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The responder's pure rules: which events are requests for this host, and whether its
-watchdog would fire within the bound every proxy assumes (iTCO_wdt's two timeouts);
-and the responder's order of things against fakes: the watchdog is armed, and wdmd has
-confirmed it, before any reply is set; no reply where the host cannot be fenced."""
+"""responder: which events are requests for this host, and the responder's order of
+things against fakes: the watchdog is armed, and wdmd has confirmed it, before any reply
+is set; no reply where the host cannot be fenced. Whether the watchdog would fire in
+time: host/test_watchdog_fire.py."""
 
-import os
-
-import pytest
-
-from sanlock_fencing.core import events, timing
-
-from sanlock_fencing.host import responder, watchdog_fire
-from sanlock_fencing.core.proxy import JoinedLockspace
+from sanlock_fencing.core import events
 from sanlock_fencing.core.hoststate import HostState, HostView
+from sanlock_fencing.core.proxy import JoinedLockspace
+from sanlock_fencing.host import responder
+from sanlock_fencing.host.watchdog_fire import Verdict
 from sanlock_fencing.host.wdmd import Status, WdmdDown
-from sanlock_fencing.host.watchdog_fire import Device, Verdict
 
 HEALTHY = Status(test_interval=10, fire_timeout=60, last_keepalive=1000)
 
@@ -56,81 +51,6 @@ def test_reboot_only_when_enabled():
     act, _, note = responder.classify(request(event=events.REBOOT), 3, 7, False)
     assert not act and "--sysrq-reboot" in note
     assert responder.classify(request(event=events.REBOOT), 3, 7, True) == (True, True, None)
-
-
-# -- would the watchdog fire in time -------------------------------------------------------
-
-def itco(timeout=60, name="watchdog0", dev=(250, 0)):
-    return Device(name, "iTCO_wdt", timeout, dev)
-
-
-def test_itco_under_a_wdmd_that_does_not_compensate_fires_too_late():
-    problem = watchdog_fire.late_fire_problem(HEALTHY, [itco(60)], "(in use)", 60)
-    assert problem and "132 s" in problem and "two timeouts" in problem
-    assert "acc0021a" in problem
-
-
-def test_itco_under_a_wdmd_that_halves_its_timeout_is_fine():
-    assert watchdog_fire.late_fire_problem(HEALTHY, [itco(30)], "(in use)", 60) is None
-
-
-def test_other_devices_fire_after_one_timeout():
-    ipmi = Device("watchdog1", "IPMI", 60, (250, 1))
-    assert watchdog_fire.late_fire_problem(HEALTHY, [ipmi], "(in use)", 60) is None
-    assert watchdog_fire.needed_bound(HEALTHY, [ipmi]) == timing.watchdog_bound(60)
-
-
-def test_a_fire_timeout_above_the_configured_one_is_refused():
-    late = Status(10, 90, 1000)
-    problem = watchdog_fire.late_fire_problem(late, [], "(in use)", 60)
-    assert problem and "fire timeout 90" in problem
-    assert watchdog_fire.late_fire_problem(Status(5, 30, 1000), [], "(in use)", 60) is None
-
-
-def test_a_stale_or_missing_keepalive_means_no_device_in_use():
-    assert "never petted" in watchdog_fire.keepalive_problem(Status(10, 60, 0), 5000)
-    assert "26 s ago" in watchdog_fire.keepalive_problem(HEALTHY, 1026)
-    assert watchdog_fire.keepalive_problem(HEALTHY, 1025) is None
-    assert "another clock" in watchdog_fire.keepalive_problem(HEALTHY, 990)
-
-
-def test_the_device_wdmd_has_open_is_found_by_number():
-    listed = [itco(60, "watchdog0", (250, 0)), Device("watchdog1", "IPMI", 60, (250, 1))]
-    assert watchdog_fire.devices_in_use(listed, {(250, 1)}) == [listed[1]]
-    assert watchdog_fire.devices_in_use(listed, {(10, 130)}) == [listed[0]]  # /dev/watchdog
-    assert watchdog_fire.devices_in_use(listed, None) == []
-    assert watchdog_fire.devices_in_use(listed, {(1, 3)}) == []
-
-
-def write_sysfs(root, name, identity, timeout, dev):
-    base = root / name
-    base.mkdir(parents=True)
-    (base / "identity").write_text(identity + "\n")
-    (base / "timeout").write_text("%s\n" % timeout)
-    (base / "dev").write_text(dev + "\n")
-
-
-def test_assess_reads_sysfs_and_counts_every_device_when_wdmd_s_is_unknown(tmp_path):
-    write_sysfs(tmp_path, "watchdog0", "iTCO_wdt", 60, "250:0")
-    write_sysfs(tmp_path, "watchdog1", "IPMI", 60, "250:1")
-    devices = watchdog_fire.sysfs_devices(str(tmp_path))
-    assert [d.identity for d in devices] == ["iTCO_wdt", "IPMI"]
-    problem, needed = watchdog_fire.assess(HEALTHY, os.getpid(), str(tmp_path), 60, now=1000,
-                                           proc_root=str(tmp_path / "noproc"))
-    assert needed == timing.watchdog_bound(120)
-    assert "iTCO_wdt" in problem and "cannot be told" in problem
-    problem, needed = watchdog_fire.assess(HEALTHY, os.getpid(), str(tmp_path / "none"), 60,
-                                           now=1000)
-    assert problem is None and needed == timing.watchdog_bound(60)
-
-
-# -- the bound announced in the reply ----------------------------------------------------
-
-def test_the_reply_data_carries_the_bound_and_sanlk_resetd_s_zero_carries_none():
-    data = events.encode_reply_bound(71.2)
-    assert events.decode_reply_bound(data) == 72
-    assert events.decode_reply_bound(0) is None
-    assert events.decode_reply_bound(72) is None
 
 
 # -- the order of things -------------------------------------------------------------------
@@ -218,24 +138,3 @@ def test_sysrq_follows_the_reply_after_the_delay(tmp_path):
     clock[0] += 25
     r.maybe_sysrq()
     assert (tmp_path / "sysrq").read_bytes() == b"b"
-
-
-# -- the wdmd connection's own socket checks -------------------------------------------------
-
-def test_looking_for_a_closed_peer_leaves_libwdmd_s_fd_blocking():
-    """libwdmd's status recv(MSG_WAITALL) fails at once with EAGAIN on a non-blocking fd;
-    the check must not make the shared file non-blocking (it once did, through a dup)."""
-    import fcntl
-    import socket
-    from sanlock_fencing.host.wdmd import Connection
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    con = Connection(lib=object())
-    con.fd = ours.detach()
-    try:
-        assert not con.peer_closed()
-        assert not fcntl.fcntl(con.fd, fcntl.F_GETFL) & os.O_NONBLOCK
-        assert con.peer()[0] == os.getpid()
-        theirs.close()
-        assert con.peer_closed()
-    finally:
-        con.close()

@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The fence loop and status through made-up timelines (seconds), one per known hole.
 
+A scenario file: each timeline runs a whole fence (agent/fence.py) or status
+(agent/status.py) through core's evidence, judge and world, and pins what the fence
+concludes; it lives with the agent, whose behaviour it pins.
+
 Each world says what is on storage and what this host's daemon reports at every
 moment; the virtual clock makes a 100-second fence take milliseconds. The target
 (host 3) renews every 2 s (io_timeout 1) from t = -20; its owner clock reads
@@ -9,8 +13,8 @@ moment; the virtual clock makes a 100-second fence take milliseconds. The target
 
 import pytest
 
-from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence, view,
-                       views_from, world_of)
+from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence,
+                               view, views_from, world_of)
 from sanlock_fencing.core import events, timing
 from sanlock_fencing.core.address import Target
 from sanlock_fencing.agent.fence import FenceOptions, OwnHostReset, fence
@@ -133,7 +137,7 @@ def test_a_reboot_after_the_reply_is_proven_by_the_restarted_clock():
     assert ended < 45
 
 
-# ------------------------------------------------------------------ hole 4: state and record together
+# ---------------------------------------------------------- hole 4: state and record together
 
 def test_a_dead_state_about_an_older_renewal_than_the_disk_proves_nothing():
     points = [(-100, rec(900, gen=5))]

@@ -10,13 +10,19 @@ import stat
 import tempfile
 import threading
 import time
-import types
 
 import pytest
 
+from harness.callers import require
 from sanlock_fencing.core.evidence import LeaseEvidence
 from sanlock_fencing.core.evidence_store import MAX_FILE_BYTES, EvidenceStore, quote_name
-from sanlock_fencing.host.witness import Witness
+
+
+@pytest.fixture(autouse=True, scope="module")
+def as_root():
+    """Only root keeps evidence, and these tests hand files to uid nobody."""
+    require(os.geteuid() == 0, "root (the store keeps evidence for root only, and files "
+            "are handed to uid nobody): run the unit tests as root")
 
 
 def credited(generation=5, lockspace="LS/with%odd name"):
@@ -330,50 +336,6 @@ def test_forget_removes_what_is_kept_for_one_lockspace_only(tmp_path):
     assert store.load(ev.lockspace, 3, 5) == {}
     assert store.load("other", 3, 5) == {"witness": other}
     assert victim.read_text() == "precious"
-
-
-class JoinOnlyWorld:
-    """Just enough of a host for Witness.sync_registrations: which lockspaces this host's
-    daemon has joined, event registrations that always succeed, no other host."""
-
-    def __init__(self, store):
-        self.store = store
-        self.spaces = {}
-
-    def joined(self):
-        return dict(self.spaces)
-
-    def join(self, name):
-        self.spaces[name] = types.SimpleNamespace(name=name, host_id=1, adding=False,
-                                                  removing=False)
-
-    def register_events(self, name):
-        return 100 + len(name)
-
-    def end_events(self, handle, name):
-        pass
-
-    def clock(self):
-        return 1000.0
-
-    def hosts(self, name):
-        return []
-
-
-def test_the_witness_drops_what_was_kept_when_this_host_leaves_or_joins_again(tmp_path):
-    """Kept history belongs to one life of this host in the lockspace."""
-    store, ev = saved(tmp_path)
-    world = JoinOnlyWorld(store)
-    witness = Witness(world)
-    world.join(ev.lockspace)
-    witness.sync_registrations()                 # (re)registers: the old life's history
-    assert store.load(ev.lockspace, 3, 5) == {}
-    assert store.save(ev, "witness")
-    witness.sync_registrations()                 # nothing changed: kept
-    assert store.load(ev.lockspace, 3, 5) == {"witness": ev}
-    del world.spaces[ev.lockspace]
-    witness.sync_registrations()                 # left
-    assert store.load(ev.lockspace, 3, 5) == {}
 
 
 def test_root_makes_the_directories_a_bare_run_lacks(tmp_path):

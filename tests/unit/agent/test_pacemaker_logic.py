@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Node names, list output and the mutual-fence guard, through made-up worlds."""
+"""Node names, list output and the mutual-fence guard, through made-up worlds: what
+Pacemaker's calls meet. A scenario file across agent/nodes.py, agent/status.py (list)
+and agent/fence.py with agent/mutual.py (two nodes fencing each other)."""
 
 import pytest
 
