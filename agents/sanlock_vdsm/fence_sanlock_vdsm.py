@@ -14,7 +14,7 @@ try:
     from fencing import all_opt, atexit_handler, check_input, fence_action, process_input
     from fencing import run_delay, show_docs
     from sanlock_fencing import __version__
-    from sanlock_fencing.agent import glue as agent
+    from sanlock_fencing.agent import glue
     from sanlock_fencing.core import timing
 except ImportError as err:
     sys.exit("fence_sanlock_vdsm: cannot start: %s; install fence-agents and python3-sanlock, "
@@ -38,7 +38,7 @@ TEXTS = {   # option: (help, shortdesc)
               "Seconds to wait before off or reboot, 0 to 300: a head start for one of two "
               "nodes fencing each other; it counts against Pacemaker's timeouts"),
     # vdsm always sends login and passwd: accepted and ignored. The library's
-    # passwd_script (run through a shell) is not an option here (agent.adapt_library).
+    # passwd_script (run through a shell) is not an option here (glue.adapt_library).
     "login": ("-l, --username=[name]          Accepted and ignored (vdsm sends one)",
               "Accepted and ignored"),
     "passwd": ("-p, --password=[password]      Accepted and ignored (vdsm sends one)",
@@ -79,7 +79,7 @@ DEVICE_OPT = ["ipaddr", "port", "no_port", "login", "no_login", "passwd", "no_pa
 
 def main():
     atexit.register(atexit_handler)
-    agent.adapt_library(sys.argv)
+    glue.adapt_library(sys.argv)
     for name, extra in NEW.items():
         all_opt[name] = dict(getopt=":", longopt=name.replace("_", "-"), required="0", **extra)
     for name, (help_text, shortdesc) in TEXTS.items():
@@ -92,8 +92,8 @@ def main():
         print(__version__)
         return 0
     show_docs(options, DOCS)
-    return agent.run(options, fence_action, run_delay)
+    return glue.run(options, fence_action, run_delay)
 
 
 if __name__ == "__main__":
-    agent.guarded(main)
+    glue.guarded(main)

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Glue between the fence-agents library (fencing.py) and this package.
 
-The agent script declares options and documentation and calls run(); this module
-checks everything before acting (request.py validates the input), turns the library's
-callbacks into calls to status/fence, and makes every failure a single line on stderr
-with exit status 1.
+The agent script declares options and documentation and calls run(); run() has the
+options parsed once (request.parse: the only reader of the library's dict), checks on
+this host what can be checked before the delay, then hands the library callbacks bound
+to that one Request. Every failure is a single line on stderr with exit status 1.
 
 (About 280 lines: every check made before a delay or an action, and each callback the
 library calls, in one place, so that the order in which input is judged can be read.)
@@ -18,10 +18,10 @@ from . import request
 from ..core import bounded, timing, watchdog_check
 from ..core.errors import FenceError, UsageError
 from ..core.evidence_store import EvidenceStore
-from .fence import FenceOptions, fence, wait_until_on
+from .fence import fence, wait_until_on
 from .health import monitor
 from ..core.lease import LeaseReader, LeaseReadError
-from .nodes import addressed_host_ids, check_names_node, identity_notes, resolve
+from .nodes import check_names_node, identity_notes, resolve
 from .progress import Progress
 from ..core.proxy import DaemonDown, DaemonHung, Proxy
 from .status import Power, host_status, list_hosts
@@ -84,7 +84,7 @@ def adapt_library(argv):
     install_early_logging()
 
 
-def on_target(callbacks):
+def on_target(world, req, targets):
     """on run by the addressed host itself (Pacemaker's on_target unfencing).
 
     Returns None when the address is another host (the proxy's "on": wait for it to
@@ -96,15 +96,15 @@ def on_target(callbacks):
     # imported here: unfence brings the host services' modules (argparse among them),
     # which status and monitor, called every few seconds, need not pay for
     from ..host.unfence import DEFAULT_WAIT, addresses_this_host, unfence
-    proxy = callbacks.world.proxy
+    proxy = world.proxy
+    power_timeout = req.fence.power_timeout
     try:
-        if not addresses_this_host(proxy, callbacks.targets):
+        if not addresses_this_host(proxy, targets):
             return None
         # a short wait (for a lockspace being joined, a target side starting): unfencing
         # runs under Pacemaker's pcmk_on_timeout (60 s by default), and a host that is not
         # fenceable must say why before that, not after power_timeout's 175 s
-        text = unfence(proxy, callbacks.targets,
-                       wait=min(DEFAULT_WAIT, callbacks.options.power_timeout or DEFAULT_WAIT))
+        text = unfence(proxy, targets, wait=min(DEFAULT_WAIT, power_timeout or DEFAULT_WAIT))
     except FenceError as err:
         fail_line("Failed: %s" % err)
     print("Fenceable: %s" % text)
@@ -147,40 +147,41 @@ def check_resource_mode():
 
 
 class Callbacks:
-    """The functions fence_action calls back, bound to one request."""
+    """The functions fence_action calls back, bound to one request: they read the Request,
+    never the library's dict (which they are handed too)."""
 
-    def __init__(self, world, targets, fence_options, verbose):
+    def __init__(self, world, req, targets):
         self.world = world
-        self.targets = targets
-        self.options = fence_options
-        self.verbose = verbose
+        self.req = req
+        self.targets = targets          # the request's, or those its node name resolved to
+        self.options = req.fence
+        self.verbose = req.verbose
 
     def _log(self, text):
         if self.verbose:
             logging.info("%s", text)
 
-    def get_power_status(self, _conn, options):
+    def get_power_status(self, _conn, _options):
         try:
             verdict = host_status(self.world, self.targets, self.options.resource_mode,
                                   self.options.fire_timeout, log=self._log)
         except FenceError as err:
             fail_line("Failed: %s" % err)
         if verdict.power == Power.UNPROVEN:
-            if options.get("--action") in ("off", "reboot"):
+            if self.req.action in ("off", "reboot"):
                 fail_line("Failed: nothing was sent: %s" % verdict.reason)
             fail_line("Failed: cannot tell whether the host is off: %s" % verdict.reason)
-        if verdict.power == Power.OFF and options.get("--action") in ("status", "off"):
+        if verdict.power == Power.OFF and self.req.action in ("status", "off"):
             print("Proof: %s" % verdict.reason)
         return "on" if verdict.power == Power.ON else "off"
 
     def _progress(self):
         return Progress(verbose=self.verbose)
 
-    def set_power_sync(self, _conn, options):
-        if options.get("--action") == "on":
+    def set_power_sync(self, _conn, _options):
+        if self.req.action == "on":
             try:
-                text = wait_until_on(self.world, self.targets,
-                                     float(options.get("--power-timeout", 0) or 0),
+                text = wait_until_on(self.world, self.targets, self.options.power_timeout,
                                      self._progress())
             except FenceError as err:
                 fail_line("Failed: %s" % err)
@@ -200,29 +201,27 @@ class Callbacks:
         print("%s: %s" % ("Already off" if result.already_off else "Proof", result.proof))
         return True
 
-    def list_outlets(self, _conn, options):
-        action = options.get("--original-action", options.get("--action"))
+    def list_outlets(self, _conn, _options):
+        req = self.req
         try:
-            names = request.lockspaces_of(options)
-            # a device whose address names a host stands for that host alone: dynamic-list
-            # must not pick it for another node
-            addressed = addressed_host_ids(options.get("--ip"))
-            if action == "monitor":
-                for line in monitor(self.world.proxy, names, request.targets_of(options)):
+            if req.action == "monitor":
+                for line in monitor(self.world.proxy, req.lockspaces, req.targets):
                     self._log(line)
                 if self.verbose:
-                    for line in identity_notes(self.world, names, addressed):
+                    for line in identity_notes(self.world, req.lockspaces, req.addressed):
                         logging.warning("%s", line)
                 return {}
-            outlets = list_hosts(self.world, names, self.options.resource_mode,
+            # a device whose address names a host stands for that host alone: dynamic-list
+            # must not pick it for another node
+            outlets = list_hosts(self.world, req.lockspaces, self.options.resource_mode,
                                  self.options.fire_timeout, warn=logging.warning,
-                                 addressed=addressed)
+                                 addressed=req.addressed)
         except FenceError as err:
             fail_line("Failed: %s" % err)
         # printed here, not by the library: it would print "name," (an empty alias) on
         # every line; Pacemaker splits either form the same way, people read this one
         for node, (_alias, power) in sorted(outlets.items()):
-            print(node if action == "list" else "%s,%s" % (node, power))
+            print(node if req.action == "list" else "%s,%s" % (node, power))
         return {}
 
 
@@ -230,27 +229,29 @@ def make_world(proxy_factory=Proxy):
     return HostWorld(proxy_factory(), EvidenceStore())
 
 
-def look_here(callbacks, options, action, node, world_factory):
-    """The checks that ask this host's daemon and storage: the world, a node name
-    resolved to its host ids or checked against the addressed leases, each target
-    fenceable from here. Raises FenceError/UsageError."""
-    callbacks.world = world_factory()
-    # host ids in the address and a node name beside them: the leases must carry that
-    # node's name, or this device was picked for another node
-    node_to_check = node if callbacks.targets else None
-    if node is not None and not callbacks.targets:
-        callbacks.targets = resolve(callbacks.world, request.lockspaces_of(options), node)
-        logging.debug("node %s is %s", node, ",".join(map(str, callbacks.targets)))
-    if action in ("off", "reboot", "status"):
-        check_targets_here(callbacks.world, callbacks.targets)
-        if node_to_check is not None:
-            check_names_node(callbacks.world, callbacks.targets, node_to_check)
-        if callbacks.options.resource_mode:
+def look_here(req, world_factory):
+    """The checks that ask this host's daemon and storage; returns (world, targets).
+
+    A node name with a bare lockspace is resolved to its host ids; beside host ids it
+    must name the addressed leases, or this device was picked for another node. For
+    off, reboot and status each target must be fenceable from here. Raises
+    FenceError/UsageError."""
+    world = world_factory()
+    targets = req.targets
+    if req.node is not None and not targets:
+        targets = resolve(world, req.lockspaces, req.node)
+        logging.debug("node %s is %s", req.node, ",".join(map(str, targets)))
+    if req.action in ("off", "reboot", "status"):
+        check_targets_here(world, targets)
+        if req.node is not None and req.targets:
+            check_names_node(world, targets, req.node)
+        if req.fence.resource_mode:
             check_resource_mode()
+    return world, targets
 
 
 def run(options, fence_action, run_delay, world_factory=make_world):
-    """Do options["--action"]; returns the exit status (fence_action's, or ours).
+    """Do the action the options ask for; returns the exit status (fence_action's, or ours).
 
     Everything that can be checked is checked before the delay: bad input never waits.
     One thing is not bad input: a daemon that does not answer now. Then the delay is
@@ -258,20 +259,9 @@ def run(options, fence_action, run_delay, world_factory=make_world):
     delay-check runs the agent with no daemon at all) and the checks run again after
     it; nothing is sent on what was seen before the delay either way.
     """
-    action = options["--action"]
-    verbose = "--verbose" in options
     try:
-        node = None
-        if action in ("list", "list-status", "monitor"):
-            resource_mode = request.boolean_option(options, "--resource-mode", "resource_mode")
-            callbacks = Callbacks(None, [], FenceOptions(
-                resource_mode=resource_mode, fire_timeout=timing.configured_fire_timeout()),
-                verbose)
-            request.lockspaces_of(options)
-        else:
-            targets, node, fence_options = request.settings(options)
-            callbacks = Callbacks(None, targets, fence_options, verbose)
-        if action == "validate-all":
+        req = request.parse(options)
+        if req.action == "validate-all":
             # stderr: what pcs and stonith_admin --validate show, and no parser reads
             logging.warning("a fence takes up to about %d s at sanlock's default io_timeout "
                             "of 10 s (%d s at 3): under Pacemaker set pcmk_off_timeout, "
@@ -282,7 +272,7 @@ def run(options, fence_action, run_delay, world_factory=make_world):
             return EXIT_OK
         unreachable = None
         try:
-            look_here(callbacks, options, action, node, world_factory)
+            world, targets = look_here(req, world_factory)
         except (DaemonDown, DaemonHung) as err:
             unreachable = err
     except FenceError as err:
@@ -291,13 +281,14 @@ def run(options, fence_action, run_delay, world_factory=make_world):
     run_delay(options)
     if unreachable is not None:
         try:
-            look_here(callbacks, options, action, node, world_factory)
+            world, targets = look_here(req, world_factory)
         except FenceError as err:
             fail_line("%s" % err if isinstance(err, UsageError) else "Failed: %s" % err)
-    if action == "on":
-        status = on_target(callbacks)
+    if req.action == "on":
+        status = on_target(world, req, targets)
         if status is not None:
             return status
+    callbacks = Callbacks(world, req, targets)
     return fence_action(None, options, None, callbacks.get_power_status,
                         get_outlet_list=callbacks.list_outlets,
                         reboot_cycle_fn=callbacks.reboot_cycle,

@@ -19,7 +19,7 @@ case-insensitively. So a target name is listed only when the fencer keeps it who
 
 import re
 
-from ..core.address import Target, parse_host_id, shown_name
+from ..core.address import Target, shown_name
 from ..core.errors import FenceError, UsageError
 from ..core.world import not_joined_error, place_targets
 
@@ -81,17 +81,6 @@ def cut_advice(host_name, host_id=None):
     if host_id is not None:
         text += ", or map the node to its host id (pcmk_host_map=NODE:%d)" % host_id
     return text
-
-
-def addressed_host_ids(address):
-    """{lockspace: host id} of the address's LOCKSPACE:HOST_ID items (list and monitor,
-    which need no port): a device whose address names a host stands for that host only."""
-    found = {}
-    for item in (address or "").split(","):
-        name, colon, id_text = item.strip().rpartition(":")
-        if colon and name:
-            found[name] = parse_host_id(id_text, where=" in %s" % quoted(item.strip()))
-    return found
 
 
 # ------------------------------------------------------------------ list: names to print

@@ -1,16 +1,70 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""What one invocation of the agent asks for, validated before anything is done.
+"""What one invocation of the agent asks for: the library's options, parsed once.
 
 The options come from the fence-agents library (stdin key=value lines or the command
-line); everything wrong in them is a UsageError with one line saying what and why.
+line) as a dict; parse() reads that dict, and nothing else in the package does. Every
+action then reads the one Request it returns. Everything wrong in the options is a
+UsageError with one line saying what and why, raised before any delay or action.
 """
 
 import os
+from collections import namedtuple
 
 from ..core import timing
-from ..core.address import check_lockspace_name, parse_targets, shown
+from ..core.address import check_lockspace_name, parse_host_id, parse_targets, shown
 from ..core.errors import UsageError
 from .fence import FenceOptions
+
+# action     the library's action (off, reboot, status, list, list-status, monitor, on ...)
+# verbose    -v given
+# lockspaces the lockspace names of the address, in order, once each
+# targets    the Targets the address names (with port); for monitor, those it names, if
+#            any; empty where a node name is to be resolved to host ids from the leases
+# node       a node name besides the address (Pacemaker's port or nodename), or None:
+#            resolved to targets when there are none, checked against them otherwise
+# addressed  {lockspace: host id} of the address's LOCKSPACE:HOST_ID items (list, monitor)
+# fence      the FenceOptions every action reads (modes, power_timeout, the fire bound)
+Request = namedtuple("Request", "action verbose lockspaces targets node addressed fence")
+
+# the actions that need no host: they name lockspaces, and list what is in them
+LISTING_ACTIONS = ("list", "list-status", "monitor")
+
+
+def parse(options):
+    """The Request of the library's options dict; raises UsageError.
+
+    list, list-status and monitor need only lockspaces (a host id in the address narrows
+    list to that host), and of the other options only resource_mode; every other action
+    takes the targets from the address and port, or a node name to resolve, and checks
+    every option. validate-all checks as the actions do, and resolves nothing
+    (Pacemaker validates with a made-up node name).
+    """
+    action = options.get("--action")
+    verbose = "--verbose" in options
+    address = options.get("--ip")
+    if action in LISTING_ACTIONS:
+        lockspaces = lockspaces_of(address)
+        fence_options = FenceOptions(
+            resource_mode=boolean_option(options, "--resource-mode", "resource_mode"),
+            fire_timeout=timing.configured_fire_timeout())
+        return Request(action, verbose, lockspaces, monitor_targets(address, options),
+                       None, addressed_host_ids(address), fence_options)
+    port, node = port_as_node_name(options)
+    if node is not None and not has_host_ids(address):
+        lockspaces, targets = lockspaces_of(address), []
+    else:
+        targets = parse_targets(address, port)
+        lockspaces = unique(target.lockspace for target in targets)
+    return Request(action, verbose, lockspaces, targets, node, {}, fence_options_of(options))
+
+
+def unique(names):
+    found = []
+    for name in names:
+        if name not in found:
+            found.append(name)
+    return found
+
 
 TRUE_WORDS = ("1", "yes", "on", "true")
 FALSE_WORDS = ("0", "no", "off", "false")
@@ -88,20 +142,8 @@ def seconds_option(options, key, name, upper, zero_means):
     return value
 
 
-def settings(options, validating=False):
-    """(targets, node name or None, FenceOptions) from the library's options.
-
-    With a node name and a bare lockspace, targets is [] and the targets are found later
-    from the leases (nodes.resolve); with host ids in the address, targets come from it
-    and the node name is checked against their leases (nodes.check_names_node). Neither
-    is done by validate-all (Pacemaker validates with a made-up node name).
-    """
-    port, node = port_as_node_name(options)
-    if node is not None and not has_host_ids(options.get("--ip")):
-        lockspaces_of(options)
-        targets = []
-    else:
-        targets = parse_targets(options.get("--ip"), port)
+def fence_options_of(options):
+    """The FenceOptions of an action on hosts: every mode and bound checked."""
     resource_mode = boolean_option(options, "--resource-mode", "resource_mode")
     sysrq_reboot = boolean_option(options, "--sysrq-reboot", "sysrq_reboot")
     guard = str(options.get("--mutual-guard", "auto")).strip().lower()
@@ -113,18 +155,16 @@ def settings(options, validating=False):
     power_timeout = seconds_option(options, "--power-timeout", "power_timeout",
                                    MAX_POWER_TIMEOUT, "0 (no limit)")
     seconds_option(options, "--delay", "delay", MAX_DELAY, "0")     # the library waits it
-    return targets, node, FenceOptions(resource_mode, sysrq_reboot, power_timeout,
-                                       timing.configured_fire_timeout(), mutual_guard)
+    return FenceOptions(resource_mode, sysrq_reboot, power_timeout,
+                        timing.configured_fire_timeout(), mutual_guard)
 
 
-def lockspaces_of(options):
-    """Lockspace names for list/monitor, where no host id is needed."""
-    address = options.get("--ip") or ""
-    names = []
-    for item in address.split(","):
-        name = item.strip().rpartition(":")[0] if ":" in item else item.strip()
-        if name and name not in names:
-            names.append(name)
+def lockspaces_of(address):
+    """Lockspace names of an address, where no host id is needed (list, monitor, a node
+    name to resolve)."""
+    names = unique(item.strip().rpartition(":")[0] if ":" in item else item.strip()
+                   for item in (address or "").split(","))
+    names = [name for name in names if name]
     if not names:
         raise UsageError("no lockspace given: set ipaddr (-a) to the lockspace name")
     for name in names:
@@ -132,9 +172,20 @@ def lockspaces_of(options):
     return names
 
 
-def targets_of(options):
+def addressed_host_ids(address):
+    """{lockspace: host id} of the address's LOCKSPACE:HOST_ID items (list and monitor,
+    which need no port): a device whose address names a host stands for that host only."""
+    found = {}
+    for item in (address or "").split(","):
+        name, colon, id_text = item.strip().rpartition(":")
+        if colon and name:
+            found[name] = parse_host_id(id_text, where=" in %s" % shown(item.strip()))
+    return found
+
+
+def monitor_targets(address, options):
     """The targets when the address names host ids (monitor's per-target lines), else []."""
     try:
-        return parse_targets(options.get("--ip"), options.get("--plug"))
+        return parse_targets(address, options.get("--plug"))
     except UsageError:
         return []
