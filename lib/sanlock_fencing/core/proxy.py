@@ -14,21 +14,17 @@ from collections import namedtuple
 
 from . import bounded
 from .address import shown_name
-from .errors import FenceError
+from .errors import DaemonError
 from .hoststate import HostView
 
 DEFAULT_RUN_DIR = "/run/sanlock"
 CALL_DEADLINE = 10.0    # the daemon answers these from memory in milliseconds
 
 
-class ProxyError(FenceError):
+class ProxyError(DaemonError):
     """This host's sanlock daemon cannot do what the action needs.
 
     errno: the daemon's error number, when it gave one."""
-
-    def __init__(self, message, code=None):
-        super().__init__(message)
-        self.errno = code
 
 
 class DaemonDown(ProxyError):

@@ -37,7 +37,7 @@ import time
 from collections import namedtuple
 
 from ..core import bounded
-from ..core.errors import FenceError
+from ..core.errors import DaemonError
 
 LIBRARY = "libwdmd.so.1"
 RUN_DIR = "/run/wdmd"              # libwdmd's hard-coded directory (wdmd_sock.h)
@@ -50,12 +50,8 @@ CALL_DEADLINE = 5.0                # wdmd answers from memory; it polls every se
 Status = namedtuple("Status", "test_interval fire_timeout last_keepalive")
 
 
-class WdmdError(FenceError):
+class WdmdError(DaemonError):
     """wdmd cannot do what was asked. errno: the error number, when there was one."""
-
-    def __init__(self, message, code=None):
-        super().__init__(message)
-        self.errno = code
 
 
 class WdmdMissing(WdmdError):
