@@ -3,8 +3,10 @@
 #
 #   make deps     install the Debian packages the agent and its tests need (root)
 #   make lint     pyflakes and pycodestyle on the library and the agent
-#   make check    deps + lint + the whole test suite (unit tests and real sanlock daemons)
-#   make check-cluster  the longer failover scenarios (multi-node Pacemaker, ~11 min)
+#   make unit     the tests that need no daemon: tests/unit and tests/script (~13 s)
+#   make check    deps + lint + the suite but the cluster scenarios: tests/unit, script,
+#                 real (real sanlock daemons) and install (~9 min)
+#   make check-cluster  tests/cluster: the failover scenarios (multi-node Pacemaker, ~13 min)
 #   make unit-pythons  the unit tests under each pyenv Python of PYTHONS (CI: 3.6 and 3.13)
 #   make metadata-ref  rewrite tests/data/metadata/fence_sanlock_vdsm.xml from the agent
 #   make demo     start a simulated 3-host cluster and fence host 3 through it
@@ -15,7 +17,7 @@
 #                 installs the missing DEB_BUILD_PACKAGES first)
 #   make rpm      build the EL package fence-agents-sanlock-vdsm (rpm/*.spec) into
 #                 build/rpm/ and lint it with rpmlint (root installs rpm, rpmlint first)
-#   make bench    benchmarks (not part of check, ~13 min here): writes bench/README.md,
+#   make bench    benchmarks (not part of check, 6 to 13 min here): writes bench/README.md,
 #                 results.json and the timeline pictures
 
 PYTHON      ?= /usr/bin/python3
