@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from harness.callers import ROOT, vdsm_stdin
+from harness.callers import ROOT, require, vdsm_stdin
 
 PACKAGE = "fence-sanlock-vdsm"
 INSTALLED_AGENT = "/usr/sbin/fence_sanlock_vdsm"
@@ -25,12 +25,14 @@ RNG = "/usr/share/cluster/relaxng/metadata.rng"
 # what a plain 'make install' into /usr leaves (not owned by any package)
 UNPACKAGED_PATHS = (INSTALLED_AGENT, INSTALLED_LIBDIR, INSTALLED_MAN)
 
-pytestmark = [
-    pytest.mark.xdist_group("system-install"),
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="installs a package: needs root"),
-    pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get (Debian)"),
-]
+pytestmark = [pytest.mark.xdist_group("system-install"), pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    require(os.geteuid() == 0, "root (it installs a package): run the tests as root")
+    require(shutil.which("apt-get"), "apt-get: a Debian or Ubuntu host (make rpm and "
+            "tests/install/test_rpm.py cover EL)")
 
 
 def library_version():

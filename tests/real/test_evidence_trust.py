@@ -24,15 +24,27 @@ import subprocess
 
 import pytest
 
-from harness.callers import PYTHON, ROOT
+from harness.callers import PYTHON, ROOT, require
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: starts sanlock daemons"),
-    pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)"),
-    pytest.mark.skipif(shutil.which("systemd-tmpfiles") is None,
-                       reason="needs systemd-tmpfiles"),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    require(os.geteuid() == 0, "root (it starts sanlock daemons): run the tests as root")
+    require(shutil.which("setpriv"), "setpriv (package util-linux): make deps")
+    require(shutil.which("systemd-tmpfiles"), "systemd-tmpfiles (package systemd)")
+    require(group_exists("sanlock"), "group sanlock, which the sanlock package creates: "
+            "make deps")
+
+
+def group_exists(name):
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
 
 NOBODY = 65534
 EVIDENCE = "/run/fence-sanlock-vdsm/evidence"
@@ -129,10 +141,6 @@ def wait_witness_registered(cluster, host_id):
 
 
 def test_group_sanlock_cannot_make_status_say_off_nor_redirect_roots_writes(make_cluster):
-    try:
-        grp.getgrnam("sanlock")
-    except KeyError:
-        pytest.skip("no group sanlock (the Debian sanlock package creates it)")
     cluster = make_cluster(hosts=3)
     assert cluster.lockspace.replace("_", "").isalnum()   # its directory is its name
     wait_witness_registered(cluster, 1)

@@ -25,10 +25,17 @@ import uuid
 import pytest
 
 from harness import fakewatchdog, fuselite, machine, storagepath
+from harness.callers import require
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists("/dev/fuse") or machine.CGROUP_ROOT is None,
-    reason="needs root, /dev/fuse and a cgroup v2 mount")
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    require(os.geteuid() == 0, "root (it starts sanlock daemons): run the tests as root")
+    require(os.path.exists("/dev/fuse"), "/dev/fuse: modprobe fuse (in a container: "
+            "--device /dev/fuse)")
+    require(machine.CGROUP_ROOT is not None, "a cgroup v2 mount (a stock Debian 12 has one "
+            "at /sys/fs/cgroup)")
+
 
 PY = "/usr/bin/python3"
 IO_TIMEOUT = 3          # io_timeout 1 or 2 trips sanlock's own watchdog (evidence.md)

@@ -271,12 +271,6 @@ def test_unfence_on_the_target_registers_its_lockspace(make_cluster):
     assert sync.stop() == 0
 
 
-def _glue_applied():
-    from sanlock_fencing.agent import glue as agent
-    return hasattr(agent, "on_target")
-
-
-@pytest.mark.skipif(not _glue_applied(), reason="agent.py has no on_target glue yet")
 def test_agent_on_run_by_the_target_unfences_and_monitor_describes_targets(make_cluster):
     # the agent's on_target registers only where the watchdog is in use: host 2 runs the
     # real wdmd and sanlock -w 1 (io_timeout 3, which that needs)

@@ -21,15 +21,21 @@ import time
 import pytest
 
 from harness import fuselite
+from harness.callers import require
 from harness.machine import CGROUP_PREFIX, CGROUP_ROOT
 from harness.observe import LeaseWatch, StandIn, reply_on_disk, request_on_disk
 from harness.simcluster import SimCluster, wait_for
 from sanlock_fencing.core.events import RESETTING as EVENT_RESETTING
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists("/usr/sbin/sanlk-resetd") or os.geteuid() != 0
-    or not os.path.exists("/dev/fuse"),
-    reason="needs root, /dev/fuse and the sanlock / sanlk-reset packages")
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    require(os.geteuid() == 0, "root (it starts sanlock daemons): run the tests as root")
+    require(os.path.exists("/dev/fuse"), "/dev/fuse: modprobe fuse (in a container: "
+            "--device /dev/fuse)")
+    require(os.path.exists("/usr/sbin/sanlk-resetd"), "sanlk-resetd (package sanlk-reset): "
+            "make deps")
+
 
 LIVE = 3            # sanlock.HOST_LIVE
 ALIGN_FLAGS = {1: 0x10, 2: 0x20, 4: 0x40, 8: 0x80}      # sanlock's LFL_ALIGN_*M

@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from harness.callers import AGENT, LIB, ROOT, assert_one_line_error, vdsm_stdin
+from harness.callers import AGENT, LIB, ROOT, assert_one_line_error, require, vdsm_stdin
 
 VDSM_LIKE_USER = "fsvtest"        # stands for vdsm: non-root, member of group sanlock
 OUTSIDER = "nobody"               # non-root, not in group sanlock
@@ -39,11 +39,12 @@ ENGINE_RPC_TIMEOUT = 180          # the engine's bound on every vdsm call
 ENGINE_FIRST_POLL, ENGINE_POLL_INTERVAL, ENGINE_POLLS = 5, 10, 19
 OPTIONS = "power_timeout=175"     # the admin's options string (vdsm sends no final newline)
 
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates a test user and "
-                       "starts sanlock daemons"),
-    pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)"),
-]
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    require(os.geteuid() == 0, "root (it creates a test user and starts sanlock daemons): "
+            "run the tests as root")
+    require(shutil.which("setpriv"), "setpriv (package util-linux): make deps")
 
 
 # ---------------------------------------------------------------------- users
@@ -54,8 +55,8 @@ def _ensure_vdsm_like_user():
     try:
         grp.getgrnam(SANLOCK_GROUP)
     except KeyError:
-        pytest.skip("group %s is missing: the Debian sanlock package creates it"
-                    % SANLOCK_GROUP)
+        require(False, "group %s, which the sanlock package creates: make deps"
+                % SANLOCK_GROUP)
     with open("/run/lock/fence-sanlock-vdsm-testuser.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -92,7 +93,8 @@ def outsider():
     try:
         entry = pwd.getpwnam(OUTSIDER)
     except KeyError:
-        pytest.skip("no user %s" % OUTSIDER)
+        require(False, "user %s, a user outside group %s (Debian's base system has it)"
+                % (OUTSIDER, SANLOCK_GROUP))
     groups = os.getgrouplist(OUTSIDER, entry.pw_gid)
     assert grp.getgrnam(SANLOCK_GROUP).gr_gid not in groups
     return OUTSIDER
