@@ -41,6 +41,8 @@ def make_cluster():
 KINDS = ("unit", "script", "real", "install", "cluster")
 
 
+# first: -m deselects in pytest's own hook of the same name, which must see these markers
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     tests = os.path.dirname(os.path.abspath(__file__))
     for item in items:

@@ -153,7 +153,6 @@ def broken_watchdog():
 
 
 @pytest.mark.slow
-@pytest.mark.cluster
 def test_a_watchdog_that_does_not_fire_fails_the_fence(broken_watchdog):
     r = broken_watchdog
     assert "reboot of %s failed" % r.lost in r.history.stdout, r.history.stdout
@@ -169,7 +168,6 @@ def test_a_watchdog_that_does_not_fire_fails_the_fence(broken_watchdog):
 
 
 @pytest.mark.slow
-@pytest.mark.cluster
 def test_the_writer_starts_nowhere_else_when_the_fence_fails(broken_watchdog):
     r = broken_watchdog
     for host_id in (1, 2):
@@ -220,7 +218,6 @@ def fence_each_other(repetition):
 
 
 @pytest.mark.slow
-@pytest.mark.cluster
 @pytest.mark.parametrize("repetition", range(3))
 def test_two_nodes_cut_apart_leave_exactly_one_writer(repetition):
     r = fence_each_other(repetition)

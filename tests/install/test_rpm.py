@@ -27,8 +27,6 @@ UNITDIR = "/usr/lib/systemd/system"
 RNG = "/usr/share/cluster/relaxng/metadata.rng"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
-pytestmark = [pytest.mark.install]
-
 
 def run(args, **kwargs):
     kwargs.setdefault("timeout", 300)

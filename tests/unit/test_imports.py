@@ -7,7 +7,7 @@ fence-agents uses there) and 3.13; the other unit tests import most modules, thi
 leaves none out, including the ones only the real-daemon tests exercise. An import
 runs a module's top level only: an API missing in 3.6 inside a function shows only
 where a test calls that function (lease.py's read, address.py's host id, the wdmd
-dump in test_resetd_sync_logic.py).
+dump in core/test_watchdog_check.py).
 
 Nothing here may need the sanlock binding or fencing.py: they exist only for
 /usr/bin/python3 on this machine, and the pure layer runs without them.
