@@ -3,7 +3,10 @@
 as a subprocess, and what a one-line error looks like; require(), which fails a test
 whose machine lacks what it needs."""
 
+import fcntl
+import grp
 import os
+import pwd
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -79,3 +82,37 @@ def wait_state(cluster, observer, host_id, wanted, timeout, lockspace=None):
     from .simcluster import wait_for     # here: the unit layer imports this module too
     wait_for(lambda: states(cluster, observer, lockspace).get(host_id) == wanted, timeout,
              interval=1.0, what="host %d %s as seen from host %d" % (host_id, wanted, observer))
+
+
+# ---------------------------------------------------------------------- as vdsm
+
+VDSM_LIKE_USER = "fsvtest"        # stands for vdsm: non-root, member of group sanlock
+SANLOCK_GROUP = "sanlock"
+
+
+def ensure_vdsm_like_user():
+    """fsvtest exists and is a member of group sanlock (idempotent, safe under xdist)."""
+    try:
+        grp.getgrnam(SANLOCK_GROUP)
+    except KeyError:
+        require(False, "group %s, which the sanlock package creates: make deps"
+                % SANLOCK_GROUP)
+    with open("/run/lock/fence-sanlock-vdsm-testuser.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pwd.getpwnam(VDSM_LIKE_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
+                            "/nonexistent", "--shell", "/usr/sbin/nologin", "--groups",
+                            SANLOCK_GROUP, VDSM_LIKE_USER], check=True, capture_output=True)
+        if VDSM_LIKE_USER not in grp.getgrnam(SANLOCK_GROUP).gr_mem:
+            subprocess.run(["usermod", "--append", "--groups", SANLOCK_GROUP,
+                            VDSM_LIKE_USER], check=True, capture_output=True)
+    return VDSM_LIKE_USER
+
+
+def as_user(user, argv):
+    """argv run as `user` with its primary group and exactly its supplementary groups."""
+    entry = pwd.getpwnam(user)
+    return ["setpriv", "--reuid=%d" % entry.pw_uid, "--regid=%d" % entry.pw_gid,
+            "--init-groups", "--"] + list(argv)

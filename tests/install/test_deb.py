@@ -15,7 +15,8 @@ import subprocess
 
 import pytest
 
-from harness.callers import ROOT, require, vdsm_stdin
+from harness.callers import (ROOT, SANLOCK_GROUP, as_user, ensure_vdsm_like_user, require,
+                             vdsm_stdin)
 
 PACKAGE = "fence-sanlock-vdsm"
 INSTALLED_AGENT = "/usr/sbin/fence_sanlock_vdsm"
@@ -157,7 +158,6 @@ def test_apt_installs_a_working_agent_and_removes_it(deb, make_cluster,
 
         # status through the installed copy, on simulated host 1 (its machine): as a
         # person (root, command line) and as vdsm (stdin, portal address, member of sanlock)
-        from test_vdsm import SANLOCK_GROUP, _as_user, _ensure_vdsm_like_user
         cluster = make_cluster(hosts=2, socket_group=SANLOCK_GROUP,
                                lease_group=SANLOCK_GROUP, name_prefix="deb")
         on_host1 = cluster.host(1).machine.command_prefix()
@@ -166,8 +166,8 @@ def test_apt_installs_a_working_agent_and_removes_it(deb, make_cluster,
                                             "%s:2" % cluster.lockspace],
                                 capture_output=True, text=True, env=env, cwd="/", timeout=60)
         assert (status.returncode, status.stdout.strip()) == (0, "Status: ON"), status
-        user = _ensure_vdsm_like_user()
-        as_vdsm = subprocess.run(on_host1 + _as_user(user, [INSTALLED_AGENT]),
+        user = ensure_vdsm_like_user()
+        as_vdsm = subprocess.run(on_host1 + as_user(user, [INSTALLED_AGENT]),
                                  input=vdsm_stdin(cluster.lockspace, "status", port="2"),
                                  capture_output=True, text=True, env=env, cwd="/", timeout=60)
         assert (as_vdsm.returncode, as_vdsm.stdout.strip()) == (0, "Status: ON"), as_vdsm

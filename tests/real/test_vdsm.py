@@ -18,7 +18,6 @@ that host's witness service (fence-sanlock-vdsm-witness, running on every host).
 (About 320 lines: the engine's whole sequence, replayed call by call as vdsm makes it.)
 """
 
-import fcntl
 import grp
 import os
 import pwd
@@ -29,11 +28,10 @@ import time
 
 import pytest
 
-from harness.callers import AGENT, LIB, ROOT, assert_one_line_error, require, vdsm_stdin
+from harness.callers import (AGENT, LIB, ROOT, SANLOCK_GROUP, as_user, assert_one_line_error,
+                             ensure_vdsm_like_user, require, vdsm_stdin)
 
-VDSM_LIKE_USER = "fsvtest"        # stands for vdsm: non-root, member of group sanlock
 OUTSIDER = "nobody"               # non-root, not in group sanlock
-SANLOCK_GROUP = "sanlock"
 ENGINE_RPC_TIMEOUT = 180          # the engine's bound on every vdsm call
 # the engine's status polling after off/on: 5 s, then up to 19 polls 10 s apart
 ENGINE_FIRST_POLL, ENGINE_POLL_INTERVAL, ENGINE_POLLS = 5, 10, 19
@@ -50,42 +48,14 @@ def needs():
 # ---------------------------------------------------------------------- users
 
 
-def _ensure_vdsm_like_user():
-    """fsvtest exists and is a member of group sanlock (idempotent, safe under xdist)."""
-    try:
-        grp.getgrnam(SANLOCK_GROUP)
-    except KeyError:
-        require(False, "group %s, which the sanlock package creates: make deps"
-                % SANLOCK_GROUP)
-    with open("/run/lock/fence-sanlock-vdsm-testuser.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            pwd.getpwnam(VDSM_LIKE_USER)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
-                            "/nonexistent", "--shell", "/usr/sbin/nologin", "--groups",
-                            SANLOCK_GROUP, VDSM_LIKE_USER], check=True, capture_output=True)
-        if VDSM_LIKE_USER not in grp.getgrnam(SANLOCK_GROUP).gr_mem:
-            subprocess.run(["usermod", "--append", "--groups", SANLOCK_GROUP,
-                            VDSM_LIKE_USER], check=True, capture_output=True)
-    return VDSM_LIKE_USER
-
-
-def _as_user(user, argv):
-    """argv run as `user` with its primary group and exactly its supplementary groups."""
-    entry = pwd.getpwnam(user)
-    return ["setpriv", "--reuid=%d" % entry.pw_uid, "--regid=%d" % entry.pw_gid,
-            "--init-groups", "--"] + list(argv)
-
-
 def _user_can_read(user, *paths):
     check = ["/bin/sh", "-c", 'for f; do test -r "$f" || exit 1; done', "sh"] + list(paths)
-    return subprocess.run(_as_user(user, check), capture_output=True).returncode == 0
+    return subprocess.run(as_user(user, check), capture_output=True).returncode == 0
 
 
 @pytest.fixture(scope="module")
 def vdsm_user():
-    return _ensure_vdsm_like_user()
+    return ensure_vdsm_like_user()
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +119,7 @@ class Vdsm:
     def argv(self, host_id):
         # vdsm execs the agent itself (its #! line) as its own user, on that host
         machine = self.cluster.host(host_id).machine
-        return machine.command_prefix() + _as_user(self.user, [self.agent])
+        return machine.command_prefix() + as_user(self.user, [self.agent])
 
     def start(self, host_id, action, ipaddr, port, options=OPTIONS):
         stdin = vdsm_stdin(ipaddr, action, port=port, options=options)
