@@ -190,20 +190,65 @@ def proc_starttime(pid):
     return int(data[data.rindex(")") + 2:].split()[19])
 
 
-class Proc:
-    """A process we started: pid + start time, so a recycled pid is never signalled."""
+def exited(pid):
+    """pid has exited: no such process, or a zombie (one waiting for the parent it was
+    reparented to counts too)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
 
-    def __init__(self, popen, argv, what="", boot=None):
+
+def threads_finished(pid):
+    """True when pid is gone or every thread of it is a zombie (a killed multi-threaded
+    process shows Z for its main thread while its other threads still finish)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return True
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid), "rb") as f:
+                data = f.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        if data[data.rindex(")") + 2:].split()[0] not in ("Z", "X"):
+            return False
+    return True
+
+
+class Proc:
+    """A process we started: pid + start time, so a recycled pid is never signalled.
+    adopt(): a descendant of one, which is no child of ours (nothing here reaps it)."""
+
+    def __init__(self, popen, argv, what="", boot=None, pid=None):
         self.popen = popen
-        self.pid = popen.pid
+        self.pid = popen.pid if popen is not None else pid
         self.argv = list(argv)
         self.what = what or os.path.basename(str(argv[0]))
         self.boot = boot
         self.started = time.monotonic()
         self.starttime = proc_starttime(self.pid)
 
+    @classmethod
+    def adopt(cls, pid, what):
+        return cls(None, [what], what, pid=pid)
+
     def alive(self):
-        return self.popen.poll() is None
+        if self.popen is not None:
+            return self.popen.poll() is None         # (and reaps it once it has ended)
+        return (self.starttime is not None and proc_starttime(self.pid) == self.starttime
+                and not threads_finished(self.pid))
+
+    def wait_dead(self, timeout):
+        """True once the process has ended, False if it still runs after timeout s."""
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def signal(self, sig):
         """Send sig if the process still runs; False if it had already ended."""

@@ -43,74 +43,24 @@ No pcsd (configuration goes through pcs -f and cib-push, which need none).
 """
 
 import datetime
-import grp
 import os
-import pwd
 import re
-import subprocess
 import time
-from xml.etree import ElementTree
 
 from .clusterwriter import create as create_data_file
 from .netns import Network
+from .pcmkbase import (START_DAEMONS_SH, PacemakerError, PacemakerTools, corosync_conf,
+                       install, prepare_state)
 from .simhost import children, log_tail, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 OCF_AGENT = os.path.join(HERE, "ocf", "writer")
 WRITER = os.path.join(HERE, "clusterwriter.py")
 DATA_FILE = "writer.data"
 
-_COROSYNC_CONF = """\
-totem {
-    version: 2
-    cluster_name: %(cluster)s
-    transport: knet
-    crypto_cipher: none
-    crypto_hash: none
-}
-nodelist {
-%(nodes)s}
-quorum {
-    provider: corosync_votequorum
-%(quorum)s}
-logging {
-    to_logfile: yes
-    logfile: %(workdir)s/corosync.log
-    to_stderr: no
-    to_syslog: no
-    timestamp: hires
-}
-"""
-
-_NODE = """    node {
-        ring0_addr: %(addr)s
-        name: %(name)s
-        nodeid: %(id)d
-    }
-"""
-
-# The starting CIB: dc-deadtime 2 s, so that a DC is elected in seconds; everything else
-# is configured by the test with pcs, as the README says.
-_CIB = """\
-<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0"
-     admin_epoch="0">
-  <configuration>
-    <crm_config>
-      <cluster_property_set id="cib-bootstrap-options">
-        <nvpair id="cib-bootstrap-options-dc-deadtime" name="dc-deadtime" value="2s"/>
-      </cluster_property_set>
-    </crm_config>
-    <nodes/>
-    <resources/>
-    <constraints/>
-  </configuration>
-  <status/>
-</cib>
-"""
-
 # PID 1 of the node's PID namespace, in its own mount namespace, in the node's network;
-# $1 = the node's work directory, $2 = the agent's install prefix.
+# $1 = the node's work directory, $2 = the agent's install prefix. The daemons start as on
+# every node of the harness (pcmkbase.START_DAEMONS_SH).
 _RUN_SH = r"""
 set -e
 W=$1; INST=$2
@@ -124,42 +74,20 @@ done
 umount -l "$W/oldrun"
 mount -t proc proc /proc
 mount -t tmpfs -o mode=1777 pcmk-shm /dev/shm
-mount --bind "$W/etc-corosync" /etc/corosync
-mount --bind "$W/lib-pacemaker" /var/lib/pacemaker
-mount --bind "$W/lib-corosync" /var/lib/corosync
-mount --bind "$W/log-pacemaker" /var/log/pacemaker
 mount -t overlay fsv-sbin -o lowerdir="$INST/sbin:/usr/sbin" /usr/sbin
 mount -t overlay fsv-ocf -o lowerdir="$W/ocf:/usr/lib/ocf/resource.d" /usr/lib/ocf/resource.d
 cp "$W/writer.env" /run/fsv-writer.env
-corosync -f &
-i=0
-until corosync-cmapctl totem.cluster_name >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -lt 300 ] || { echo "corosync did not start"; exit 1; }
-    sleep 0.1
-done
-pacemakerd &
-wait
-"""
+""" + START_DAEMONS_SH
 
 
-class PacemakerClusterError(RuntimeError):
+class PacemakerClusterError(PacemakerError):
     pass
 
 
-def install_prefix(prefix):
-    """`make install` into prefix (the agent at prefix/sbin, its library under
-    prefix/share), nothing into the system."""
-    argv = ["make", "-s", "-C", ROOT, "install", "PREFIX=%s" % prefix,
-            "UNITDIR=%s/units" % prefix, "TMPFILESDIR=%s/tmpfiles" % prefix]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    if result.returncode != 0:
-        raise PacemakerClusterError("%s failed: %s %s" % (" ".join(argv), result.stdout,
-                                                          result.stderr))
-    return os.path.join(prefix, "sbin", "fence_sanlock_vdsm")
-
-
-class Node:
+class Node(PacemakerTools):
     """One cluster node: a SimHost and the corosync + Pacemaker running on its machine."""
+
+    error = PacemakerClusterError
 
     def __init__(self, cluster, host):
         self.cluster = cluster
@@ -167,8 +95,6 @@ class Node:
         self.host_id = host.host_id
         self.name = host.name
         self.workdir = os.path.join(cluster.workdir, "node%d" % host.host_id)
-        self.log_path = os.path.join(self.workdir, "log-pacemaker", "pacemaker.log")
-        self.corosync_log_path = os.path.join(self.workdir, "corosync.log")
         self.proc = None           # machine.Proc of the node's unshare (in the machine)
         self.shell = None          # pid of PID 1 of the node's PID namespace
 
@@ -178,32 +104,15 @@ class Node:
     # ------------------------------------------------------------------ lifecycle
 
     def prepare(self, address_of):
-        uid = pwd.getpwnam("hacluster").pw_uid
-        gid = grp.getgrnam("haclient").gr_gid
-        for sub in ("lib-pacemaker", "lib-pacemaker/cib", "lib-pacemaker/pengine",
-                    "lib-pacemaker/blackbox", "lib-pacemaker/cores", "log-pacemaker"):
-            path = os.path.join(self.workdir, sub)
-            os.makedirs(path, exist_ok=True)
-            os.chown(path, uid, gid)
-            os.chmod(path, 0o770)
-        for sub in ("lib-corosync", "etc-corosync", "ocf/fsvtest"):
-            os.makedirs(os.path.join(self.workdir, sub), exist_ok=True)
+        c = self.cluster
+        prepare_state(self.workdir, corosync_conf(
+            c.cluster_name, self.workdir, [(address_of(n.name), n.name, n.host_id)
+                                           for n in c.nodes], c.two_node))
+        os.makedirs(os.path.join(self.workdir, "ocf", "fsvtest"), exist_ok=True)
         with open(os.path.join(self.workdir, "ocf", "fsvtest", "writer"), "wb") as out, \
                 open(OCF_AGENT, "rb") as src:
             out.write(src.read())
         os.chmod(os.path.join(self.workdir, "ocf", "fsvtest", "writer"), 0o755)
-        c = self.cluster
-        nodes = "".join(_NODE % {"addr": address_of(n.name), "name": n.name, "id": n.host_id}
-                        for n in c.nodes)
-        quorum = "    two_node: 1\n" if c.two_node else ""
-        with open(os.path.join(self.workdir, "etc-corosync", "corosync.conf"), "w") as f:
-            f.write(_COROSYNC_CONF % {"cluster": c.cluster_name, "nodes": nodes,
-                                      "quorum": quorum, "workdir": self.workdir})
-        cib = os.path.join(self.workdir, "lib-pacemaker", "cib", "cib.xml")
-        with open(cib, "w") as f:
-            f.write(_CIB)
-        os.chown(cib, uid, gid)
-        os.chmod(cib, 0o600)
         view_file = c.sim.storage.view_path(self.host.view, DATA_FILE)
         with open(os.path.join(self.workdir, "writer.env"), "w") as f:
             f.write("WRITER_PY=%s\nWRITER_FILE=%s\nWRITER_NODE=%s\nWRITER_SLOT=%d\n"
@@ -241,50 +150,10 @@ class Node:
 
     # ------------------------------------------------------------------ tools
 
-    def command(self, *argv):
-        """argv running a command in the node's PID, mount and network namespaces."""
+    def namespace_pid(self):
         if self.shell is None:
             raise PacemakerClusterError("node %s was never started" % self.name)
-        return ["nsenter", "-t", str(self.shell), "-p", "-m", "-n"] + list(argv)
-
-    def tool(self, *argv, timeout=60, check=False):
-        result = subprocess.run(self.command(*argv), capture_output=True, text=True,
-                                timeout=timeout)
-        if check and result.returncode != 0:
-            raise PacemakerClusterError("%s on %s failed (rc %d): %s %s\n%s" % (
-                " ".join(argv), self.name, result.returncode, result.stdout, result.stderr,
-                self.log_tail()))
-        return result
-
-    def crm_mon(self):
-        """crm_mon's XML as an ElementTree root, or None when it does not answer."""
-        try:
-            result = self.tool("crm_mon", "-1", "--output-as=xml", timeout=20)
-        except subprocess.TimeoutExpired:
-            return None
-        if result.returncode != 0:
-            return None
-        try:
-            return ElementTree.fromstring(result.stdout)
-        except ElementTree.ParseError:
-            return None
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def corosync_log(self):
-        try:
-            with open(self.corosync_log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def log_tail(self, lines=40):
-        return log_tail(self.log_path, lines)
+        return self.shell
 
 
 class PacemakerCluster:
@@ -323,7 +192,7 @@ class PacemakerCluster:
     def start(self, timeout=120):
         try:
             os.makedirs(self.workdir, exist_ok=True)
-            install_prefix(self.prefix)
+            install(self.prefix)
             create_data_file(self.data_backing)
             self.network = Network(os.path.join(self.workdir, "net")).start()
             for n in self.nodes:
@@ -397,14 +266,8 @@ class PacemakerCluster:
         return None
 
     def wait_started(self, observer, names, timeout=60):
-        def ready():
-            mon = observer.crm_mon()
-            if mon is None:
-                return False
-            started = {r.get("id") for r in mon.iter("resource")
-                       if r.get("role") == "Started" and r.get("failed") == "false"}
-            return set(names) <= started
-        wait_for(ready, timeout, 0.5, "resources %s started" % list(names))
+        """Until observer sees every one of names Started."""
+        observer.wait_started(names, timeout)
 
     def pcs(self, node, *argv, timeout=120):
         """pcs on node; raises with its output when it fails."""
