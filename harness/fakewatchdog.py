@@ -39,16 +39,13 @@ has no equivalent (a fake device never runs before its first open).
 and the server's command line; each is small, and they share the device state.)
 """
 
-import argparse
 import errno
 import json
 import os
-import shutil
 import stat
 import struct
 import threading
 import time
-import uuid
 
 from . import fuselite
 
@@ -337,7 +334,7 @@ class WatchdogFS(fuselite.Filesystem):
             raise OSError(errno.ENOTTY, "ioctl 0x%x" % cmd)
 
 
-class FakeWatchdog:
+class FakeWatchdog(fuselite.MountedServer):
     """Test-side API: one server process and FUSE mount serving many devices.
 
     ``wd = FakeWatchdog().start(); path = wd.add_device("h1", machine.cgroup)``, run
@@ -346,31 +343,14 @@ class FakeWatchdog:
     devices added later appear in running machines at once."""
 
     def __init__(self, workdir=None, keep=None):
-        self.uid = uuid.uuid4().hex[:10]
-        self._own_workdir = workdir is None
-        self.workdir = os.path.abspath(
-            workdir or os.path.join(WORK_BASE, "fakewatchdog-%s" % self.uid))
-        self.mountpoint = os.path.join(self.workdir, "dev")
+        super().__init__("fakewatchdog", "dev", workdir, keep, "FAKEWATCHDOG_KEEP",
+                         WORK_BASE)
         self.state_dir = os.path.join(self.workdir, "state")
-        self.keep = os.environ.get("FAKEWATCHDOG_KEEP", "") not in ("", "0") if keep is None else keep
-        self.server = None
         self._events = {}            # cached logs, once the workdir is gone
-        self._stopped = False
 
     def start(self):
-        import atexit
         os.makedirs(self.state_dir, exist_ok=True)
-        atexit.register(self.stop)
-        self.server = fuselite.ServerProcess(
-            __name__, ["--mountpoint", self.mountpoint,
-                                        "--state-dir", self.state_dir],
-            self.mountpoint, os.path.join(self.workdir, "server.log"))
-        try:
-            self.server.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self._start_server(__name__, ["--state-dir", self.state_dir])
 
     def add_device(self, name, cgroup=None, mode="normal", timeout=60):
         """A new device MOUNT/name whose fire kills `cgroup` (a machine's cgroup
@@ -407,35 +387,19 @@ class FakeWatchdog:
     def fires(self, name):
         return self.events(name, ("fire",))
 
-    def stop(self):
-        """Stop the server, unmount, remove the workdir (events stay readable).
-        Idempotent; registered with atexit."""
-        if self._stopped:
-            return
-        self._stopped = True
-        import atexit
-        atexit.unregister(self.stop)
-        forced = self.server.stop() if self.server else []
+    def _server_stopped(self):
+        """Keep the devices' events readable once the work directory is gone."""
         try:
             for fn in os.listdir(self.state_dir):
                 if fn.endswith(".events"):
                     self._events[fn[:-7]] = self.events(fn[:-7])
         except FileNotFoundError:
             pass
-        if self._own_workdir and not self.keep and not fuselite.mounts_under(self.workdir):
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        if forced:
-            raise RuntimeError("fake watchdog server left mounts behind: %s" % forced)
 
 
 def main():
-    ap = argparse.ArgumentParser(description="fake watchdog FUSE server (see docstring)")
-    ap.add_argument("--control-fd", type=int, required=True)
-    ap.add_argument("--mountpoint", required=True)
-    ap.add_argument("--state-dir", required=True)
-    args = ap.parse_args()
-    fs = WatchdogFS(args.state_dir)
-    fuselite.serve(fs, args.mountpoint, "fakewatchdog", args.control_fd, fs.handle)
+    fuselite.server_main("fakewatchdog", WatchdogFS, "--state-dir",
+                         "fake watchdog FUSE server (see docstring)")
 
 
 if __name__ == "__main__":

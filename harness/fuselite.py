@@ -35,11 +35,14 @@ lets a stall or a failure be answered later, and the server plumbing; why not a 
 is said above. pyfuse3, packaged in Debian 12, was not tried: it brings trio.)
 """
 
+import argparse
+import atexit
 import ctypes
 import errno
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import stat
@@ -47,6 +50,7 @@ import struct
 import subprocess
 import sys
 import threading
+import uuid
 
 SYS_PYTHON = "/usr/bin/python3"
 
@@ -504,3 +508,64 @@ class ServerProcess:
                 return f.read().decode("utf-8", "replace")
         except OSError as e:
             return "<no log: %s>" % e
+
+
+class MountedServer:
+    """The test side of a FUSE server module (fakewatchdog, storagepath): its work
+    directory, its ServerProcess mounted at workdir/mount_dir, and a stop() that is
+    idempotent, registered with atexit, and removes the work directory it created
+    unless `keep` (or the environment variable keep_env) says to keep it."""
+
+    def __init__(self, kind, mount_dir, workdir=None, keep=None, keep_env=None,
+                 work_base="/var/tmp"):
+        self.kind = kind
+        self.uid = uuid.uuid4().hex[:10]
+        self._own_workdir = workdir is None
+        self.workdir = os.path.abspath(
+            workdir or os.path.join(work_base, "%s-%s" % (kind, self.uid)))
+        self.mountpoint = os.path.join(self.workdir, mount_dir)
+        self.keep = (os.environ.get(keep_env or "", "") not in ("", "0")) if keep is None \
+            else keep
+        self.server = None
+        self._stopped = False
+
+    def _start_server(self, module, args):
+        """Start `python3 -m module --mountpoint M ARGS` and wait until it has mounted."""
+        atexit.register(self.stop)
+        self.server = ServerProcess(module, ["--mountpoint", self.mountpoint] + list(args),
+                                    self.mountpoint, os.path.join(self.workdir, "server.log"))
+        try:
+            self.server.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _server_stopped(self):
+        """Hook: runs once the server has gone, before the work directory is removed."""
+
+    def stop(self):
+        """Stop the server (failing whatever it still holds), unmount, remove the work
+        directory we created. Idempotent; registered with atexit."""
+        if self._stopped:
+            return
+        self._stopped = True
+        atexit.unregister(self.stop)
+        forced = self.server.stop() if self.server else []
+        self._server_stopped()
+        if self._own_workdir and not self.keep and not mounts_under(self.workdir):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        if forced:
+            raise RuntimeError("%s server left mounts behind: %s" % (self.kind, forced))
+
+
+def server_main(name, make_fs, option, description):
+    """main() of a server module: --control-fd, --mountpoint and `option` (its one
+    argument, given to make_fs), then serve() until told to stop."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--mountpoint", required=True)
+    parser.add_argument(option, required=True)
+    args = parser.parse_args()
+    fs = make_fs(getattr(args, option.lstrip("-").replace("-", "_")))
+    serve(fs, args.mountpoint, name, args.control_fd, fs.handle)

@@ -38,15 +38,11 @@ file and are not cached.
 per view, with the server's command line.)
 """
 
-import argparse
-import atexit
 import errno
 import os
-import shutil
 import stat
 import threading
 import time
-import uuid
 
 from . import fuselite
 
@@ -276,36 +272,20 @@ class StorageFS(fuselite.Filesystem):
                 self.lock.wait(0.05)
 
 
-class StoragePaths:
+class StoragePaths(fuselite.MountedServer):
     """Test-side API: ``sp = StoragePaths().start(); d = sp.add_view("h1")`` then give host 1
     ``d + "/LS.leases"`` as its lease path, and ``sp.set_mode("h1", read="stall")``.
     start() it before booting the machines that use it (fuselite.py: mount propagation);
-    views added later appear in running machines at once."""
+    views added later appear in running machines at once. stop() fails whatever is
+    stalled (EIO) before it unmounts."""
 
     def __init__(self, backing=None, workdir=None, keep=None):
-        self.uid = uuid.uuid4().hex[:10]
-        self._own_workdir = workdir is None
-        self.workdir = os.path.abspath(
-            workdir or os.path.join(WORK_BASE, "storagepath-%s" % self.uid))
+        super().__init__("storagepath", "views", workdir, keep, "STORAGEPATH_KEEP", WORK_BASE)
         self.backing = os.path.abspath(backing or os.path.join(self.workdir, "backing"))
-        self.mountpoint = os.path.join(self.workdir, "views")
-        self.keep = os.environ.get("STORAGEPATH_KEEP", "") not in ("", "0") if keep is None else keep
-        self.server = None
-        self._stopped = False
 
     def start(self):
         os.makedirs(self.backing, exist_ok=True)
-        atexit.register(self.stop)
-        self.server = fuselite.ServerProcess(
-            __name__, ["--mountpoint", self.mountpoint,
-                                        "--backing", self.backing],
-            self.mountpoint, os.path.join(self.workdir, "server.log"))
-        try:
-            self.server.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self._start_server(__name__, ["--backing", self.backing])
 
     def backing_path(self, filename):
         return os.path.join(self.backing, filename)
@@ -344,28 +324,10 @@ class StoragePaths:
                 pass
         return total / 1e9
 
-    def stop(self):
-        """Fail whatever is stalled (EIO), unmount, stop the server, remove the workdir we
-        created.  Idempotent; registered with atexit."""
-        if self._stopped:
-            return
-        self._stopped = True
-        atexit.unregister(self.stop)
-        forced = self.server.stop() if self.server else []
-        if self._own_workdir and not self.keep and not fuselite.mounts_under(self.workdir):
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        if forced:
-            raise RuntimeError("storage server left mounts behind: %s" % forced)
-
 
 def main():
-    ap = argparse.ArgumentParser(description="storage views FUSE server (see docstring)")
-    ap.add_argument("--control-fd", type=int, required=True)
-    ap.add_argument("--mountpoint", required=True)
-    ap.add_argument("--backing", required=True)
-    args = ap.parse_args()
-    fs = StorageFS(args.backing)
-    fuselite.serve(fs, args.mountpoint, "storagepath", args.control_fd, fs.handle)
+    fuselite.server_main("storagepath", StorageFS, "--backing",
+                         "storage views FUSE server (see docstring)")
 
 
 if __name__ == "__main__":
