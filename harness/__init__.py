@@ -9,7 +9,11 @@ it. The tests, `make demo` and `make bench` all stand on it; it is not shipped.
 - storagepath:   per-host FUSE views of the lease storage, with faults (eio, stall)
 - simhost:       one simulated host: sanlock, wdmd, the responder or sanlk-resetd
 - simcluster:    several simulated hosts on one lockspace; the agent run on one of them
+- observe:       the storage read directly (with the product's lease reader) and the
+                 stand-in watchdog that powers a host off after its reply
 - callers:       what vdsm and Pacemaker send the agent; running it; one-line errors
+- pcmkbase:      what every Pacemaker node starts the same way: corosync.conf, state
+                 directories, start order, its tools
 - pcmk:          one Pacemaker node in private namespaces (the real vdsm/pcs paths)
 - netns:         network namespaces and a bridge: a network that can be cut
 - pcmkcluster:   a multi-node corosync/Pacemaker cluster on simulated hosts
