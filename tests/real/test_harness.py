@@ -24,7 +24,7 @@ import uuid
 
 import pytest
 
-from harness import fakewatchdog, fuselite, machine, storagepath
+from harness import fakewatchdog, fuselite, machine, simhost, storagepath
 from harness.callers import require
 
 
@@ -43,23 +43,11 @@ CLOCK = "import time; print(repr(time.monotonic()))"
 
 
 def wait_for(predicate, timeout, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    """The harness's wait_for, polling every 0.05 s by default."""
+    return simhost.wait_for(predicate, timeout, interval, what)
 
 
-def gone(pid):
-    """pid has exited (a zombie waiting for its reparented parent counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except OSError:
-        return True
+gone = machine.exited
 
 
 # ---------------------------------------------------------------------- fixtures

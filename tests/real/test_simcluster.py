@@ -23,6 +23,7 @@ import pytest
 from harness import fuselite
 from harness.callers import require
 from harness.machine import CGROUP_PREFIX, CGROUP_ROOT
+from harness.machine import exited as gone
 from harness.observe import LeaseWatch, StandIn, reply_on_disk, request_on_disk
 from harness.simcluster import SimCluster, wait_for
 from sanlock_fencing.core.events import RESETTING as EVENT_RESETTING
@@ -39,15 +40,6 @@ def needs():
 
 LIVE = 3            # sanlock.HOST_LIVE
 ALIGN_FLAGS = {1: 0x10, 2: 0x20, 4: 0x40, 8: 0x80}      # sanlock's LFL_ALIGN_*M
-
-
-def gone(pid):
-    """pid has exited (a zombie counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except OSError:
-        return True
 
 
 def timestamps(cluster, host_ids, lockspace=None):
