@@ -23,6 +23,7 @@ The writer's records are the ground truth; log lines are parsed from Pacemaker's
 corosync's logs (millisecond stamps, local time, this year).
 """
 
+import contextlib
 import os
 import time
 
@@ -97,6 +98,21 @@ def start_cluster(hosts, watchdog, io_timeout, two_node=False, prefix="fo"):
     return sim, pc
 
 
+@contextlib.contextmanager
+def cluster_run(r, hosts, watchdog, io_timeout, **kwargs):
+    """A scenario's cluster (start_cluster's arguments), yielded as (sim, pc); when the
+    scenario's body returns, what the nodes left is collected into r, then everything is
+    stopped, whatever happened. r.seconds: the whole run, start-up included."""
+    started = time.monotonic()
+    sim, pc = start_cluster(hosts, watchdog, io_timeout, **kwargs)
+    try:
+        yield sim, pc
+        collect(r, sim, pc)
+    finally:
+        stop_cluster(sim, pc)
+        r.seconds = time.monotonic() - started
+
+
 def stop_cluster(sim, pc):
     try:
         pc.stop()
@@ -128,8 +144,7 @@ def lost_node_scenario(io_timeout=3, progress=None):
     say("starting 3 simulated machines, each with its own network, corosync, Pacemaker, "
         "sanlock daemon, wdmd on a fake watchdog device and the responder (io_timeout %d)"
         % io_timeout)
-    sim, pc = start_cluster(3, "real", io_timeout, prefix="fo1")
-    try:
+    with cluster_run(r, 3, "real", io_timeout, prefix="fo1") as (sim, pc):
         r.setup_seconds = time.monotonic() - started
         say("cluster up in %.0f s; configuring fencing with the README's pcs commands and "
             "the writer on node 3" % r.setup_seconds)
@@ -150,10 +165,6 @@ def lost_node_scenario(io_timeout=3, progress=None):
         time.sleep(3)                                     # the survivor's records
         r.history = pc.node(1).tool("stonith_admin", "--history", r.lost, timeout=30)
         r.crm_mon = pc.node(1).tool("crm_mon", "-1", "--include", "all").stdout
-        collect(r, sim, pc)
-    finally:
-        stop_cluster(sim, pc)
-    r.seconds = time.monotonic() - started
     return r
 
 

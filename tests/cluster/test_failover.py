@@ -15,15 +15,15 @@ the only thing that ends the lost node's writes is its reset. With the default `
 lost node stops the writer itself a few seconds after the cut, and the records could not
 tell a fence that works from one that merely waits long enough.
 
-Scenarios (io_timeout 3, the shortest at which the real watchdog chain runs):
+Scenarios (io_timeout 3, the shortest at which the real watchdog chain runs; all run by
+`make check-cluster`, one cluster at a time):
 1. three nodes, the writer's node is cut off: the two others keep quorum, fence it through
    the agent, its own watchdog resets it, the writer starts on a survivor only after the
-   proof (in `make check`);
+   proof (harness.failover.lost_node_scenario, which the demo and the bench run too);
 2. the same with the lost node's device broken (it never fires): the fence fails, the
-   failure is in the stonith history, the writer starts nowhere else (`make
-   check-cluster`);
+   failure is in the stonith history, the writer starts nowhere else;
 3. two nodes (two_node: 1), the link between them cut: both fence each other at once;
-   exactly one survives and runs the writer, in every repetition (`make check-cluster`).
+   exactly one survives and runs the writer, in every repetition.
 """
 
 import random
@@ -32,11 +32,11 @@ import time
 import pytest
 
 from harness.clusterwriter import no_overlap
-from harness.failover import (collect, configure, durations, fence_success, lost_node_scenario,
-                      start_cluster, stop_cluster, timeline, Record)
+from harness.failover import (Record, cluster_run, configure, durations, fence_success,
+                              lost_node_scenario, timeline)
 from harness.pcmkcluster import log_events
-from sanlock_fencing.core import timing
 from harness.simcluster import wait_for
+from sanlock_fencing.core import timing
 
 IO = 3
 TIMEOUT = timing.pacemaker_timeout(IO)        # what the README derives: 160 s at io 3
@@ -126,9 +126,7 @@ def broken_watchdog():
     """Three nodes; host 3 runs the writer, loses its network, and its device is broken:
     wdmd pets it, its responder arms it, it never fires."""
     r = Record()
-    started = time.monotonic()
-    sim, pc = start_cluster(3, {1: "real", 2: "real", 3: "broken"}, IO, prefix="fo2")
-    try:
+    with cluster_run(r, 3, {1: "real", 2: "real", 3: "broken"}, IO, prefix="fo2") as (_sim, pc):
         configure(pc, 3, IO)
         time.sleep(2)
         r.cut = time.time()
@@ -145,10 +143,6 @@ def broken_watchdog():
         time.sleep(10)                  # Pacemaker's reaction to the failure
         r.where = {n.host_id: pc.resource_node(n, "writer") for n in pc.nodes[:2]}
         r.crm_mon = pc.node(1).tool("crm_mon", "-1", "--include", "all").stdout
-        collect(r, sim, pc)
-    finally:
-        stop_cluster(sim, pc)
-    r.seconds = time.monotonic() - started
     yield r
 
 
@@ -188,9 +182,7 @@ def fence_each_other(repetition):
     r.repetition = repetition
     r.writer_host = rng.choice((1, 2))
     r.offset = rng.uniform(0, 4)
-    started = time.monotonic()
-    sim, pc = start_cluster(2, "real", IO, two_node=True, prefix="fo3")
-    try:
+    with cluster_run(r, 2, "real", IO, two_node=True, prefix="fo3") as (sim, pc):
         configure(pc, r.writer_host, IO)
         time.sleep(2 + r.offset)
         r.cut = time.time()
@@ -210,10 +202,6 @@ def fence_each_other(repetition):
         r.survivor = survivor.name
         r.survivor_host = survivor.host_id
         time.sleep(3)
-        collect(r, sim, pc)
-    finally:
-        stop_cluster(sim, pc)
-    r.seconds = time.monotonic() - started
     return r
 
 
