@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 
+from sanlock_fencing.core.address import Target
 from sanlock_fencing.core.evidence import Look, Read
 from sanlock_fencing.core.hoststate import HostState, HostView
 from sanlock_fencing.core.lease import LeaseRecord
@@ -26,6 +27,7 @@ from sanlock_fencing.core.resetd_protocol import UPDATE_SIZE, ResetdClient
 
 LS = "ls"
 PROXY_ID = 1
+T3 = Target(LS, 3)          # the host the timelines fence, unless a test says otherwise
 
 
 def rec(ts, gen=5, event=0, host_id=3, io=1, event_generation=7, to=(), name=None):
@@ -266,7 +268,7 @@ def world_of(points, lag=1.0, **kwargs):
     return FakeWorld({3: Timeline(points)}, {3: views_from(points, lag=lag)}, **kwargs)
 
 
-def run_fence(world, targets, **options):
+def run_fence(world, targets=(T3,), **options):
     """A fence of targets through world: ('proven' | 'already off' | 'failed', message,
     virtual seconds)."""
     from sanlock_fencing.core.errors import FenceError

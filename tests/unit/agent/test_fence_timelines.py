@@ -13,20 +13,15 @@ moment; the virtual clock makes a 100-second fence take milliseconds. The target
 
 import pytest
 
-from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence,
-                               view, views_from, world_of)
+from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence as run,
+                               T3, view, views_from, world_of)
 from sanlock_fencing.core import events, timing
 from sanlock_fencing.core.address import Target
 from sanlock_fencing.agent.fence import FenceOptions, OwnHostReset, fence
 from sanlock_fencing.agent.status import Power, host_status
 
 BOUND = timing.watchdog_bound()
-T3 = Target(LS, 3)
 R = events.RESETTING
-
-
-def run(world, targets=(T3,), **options):
-    return run_fence(world, targets, **options)
 
 
 def healthy(reply_at=4.0, fire_at=None, stop=None, **kw):

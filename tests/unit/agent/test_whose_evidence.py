@@ -10,19 +10,16 @@ The target (host 3) renews every 2 s (io_timeout 1) from t = -20; its owner cloc
 1000 at t = -20 unless a test says otherwise.
 """
 
-from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence,
-                               view, views_from, world_of)
+import pytest
+
+from harness.fakeworld import (LS, FakeStore, FakeWorld, Timeline, rec, renewals, run_fence as run,
+                               T3, view, views_from, world_of)
 from sanlock_fencing.core import events, timing
 from sanlock_fencing.core.address import Target
 from sanlock_fencing.agent.status import Power, host_status
 
 BOUND = timing.watchdog_bound()
-T3 = Target(LS, 3)
 R = events.RESETTING
-
-
-def run(world, targets=(T3,), **options):
-    return run_fence(world, targets, **options)
 
 
 # ------------------------------------------------------------ case 5: an earlier life
@@ -48,26 +45,21 @@ def test_a_proof_kept_for_an_earlier_life_of_the_lease_says_nothing_about_this_o
     assert verdict.power == Power.ON, verdict
 
 
-def test_off_does_not_say_already_off_from_an_earlier_life():
-    store = FakeStore()
-    proven_in_an_earlier_life(store)
-    # host 3 joined the new life, then lost this storage without a reply: it may run
-    second = renewals(280.0, 290.0, gen=1, ts0=200)
-    world = world_of(second, store=store)
-    world.t = 291.0
-    outcome, message, _ = run(world, power_timeout=120)
-    assert outcome == "failed", message
-
-
-def test_a_reboot_needs_a_reply_in_this_life():
-    store = FakeStore()
-    proven_in_an_earlier_life(store)
+@pytest.mark.parametrize("last_renewal, fence_at, power_timeout", [
+    # host 3 joined the new life, then lost this storage without a reply: it may run;
+    # off must not say "already off" from the earlier life's proof
+    (290.0, 291.0, 120),
     # host 3 is live in the new life when the fence starts, never replies, and then
     # loses this storage: the earlier life's reply must not be credited
-    second = renewals(280.0, 300.0, gen=1, ts0=200)
+    (300.0, 290.0, 150),
+], ids=["already-off-from-an-earlier-life", "a-reply-of-an-earlier-life"])
+def test_a_fence_needs_a_reply_in_this_life(last_renewal, fence_at, power_timeout):
+    store = FakeStore()
+    proven_in_an_earlier_life(store)
+    second = renewals(280.0, last_renewal, gen=1, ts0=200)
     world = world_of(second, store=store)
-    world.t = 290.0
-    outcome, message, _ = run(world, power_timeout=150)
+    world.t = fence_at
+    outcome, message, _ = run(world, power_timeout=power_timeout)
     assert outcome == "failed", message
 
 
@@ -253,19 +245,27 @@ def test_a_forged_reply_that_nothing_replaces_still_proves_nothing():
     assert outcome == "failed" and "no new reply replaced it" in message, message
 
 
-def test_a_forged_reply_the_witness_followed_does_not_block_a_later_fence():
+def witnessed_forged_reply(answer_at, stop, until):
+    """(world, store): host 3's forged reply lands at 30 and this host's witness
+    (registered long before) follows it until `until`; the responder's real reply comes
+    at answer_at, and the host renews until stop."""
     from sanlock_fencing.host.witness import Witness
     store = FakeStore()
-    # the forged reply arrives at 30 (the witness registered long before), the host runs on
-    points = forged_then_answered(answer_at=306.0, stop=376.0, forged_at=30.0)
+    points = forged_then_answered(answer_at=answer_at, stop=stop, forged_at=30.0)
     forged = {"from_host_id": 3, "from_generation": 5, "host_id": 1, "generation": 9,
               "event": R, "data": 0}
     world = FakeWorld({3: Timeline(points)}, {3: views_from(points)}, store=store,
                       incoming=[(31.0, forged)])
     world.t = -15.0
     witness = Witness(world)
-    while world.t < 300.0:
+    while world.t < until:
         witness.step()
+    return world, store
+
+
+def test_a_forged_reply_the_witness_followed_does_not_block_a_later_fence():
+    # the host runs on past the forged reply's bound
+    world, _store = witnessed_forged_reply(answer_at=306.0, stop=376.0, until=300.0)
     verdict = host_status(world, [T3])
     assert verdict.power == Power.ON and "did not reset it" in verdict.reason
     # a fence now sends a new request; the responder's own reply (from 306) counts
@@ -306,17 +306,7 @@ def test_a_forged_reply_credited_before_the_fence_gives_way_to_the_real_one():
     # the witness credited a forged reply at 30 (no arming); a fence at 40 imports it, and
     # the responder's real reply (numbered) lands at 46; the host renews past the forged
     # reply's bound and is reset ~70 s after the real arming: proven, from the real reply
-    from sanlock_fencing.host.witness import Witness
-    store = FakeStore()
-    points = forged_then_answered(answer_at=46.0, stop=116.0, forged_at=30.0)
-    forged = {"from_host_id": 3, "from_generation": 5, "host_id": 1, "generation": 9,
-              "event": R, "data": 0}
-    world = FakeWorld({3: Timeline(points)}, {3: views_from(points)}, store=store,
-                      incoming=[(31.0, forged)])
-    world.t = -15.0
-    witness = Witness(world)
-    while world.t < 40.0:
-        witness.step()
+    world, store = witnessed_forged_reply(answer_at=46.0, stop=116.0, until=40.0)
     assert store.kept                                   # the forged reply, credited
     outcome, message, ended = run(world)
     assert outcome == "proven", message
