@@ -11,7 +11,9 @@ it. The tests, `make demo` and `make bench` all stand on it; it is not shipped.
 - simcluster:    several simulated hosts on one lockspace; the agent run on one of them
 - observe:       the storage read directly (with the product's lease reader) and the
                  stand-in watchdog that powers a host off after its reply
-- callers:       what vdsm and Pacemaker send the agent; running it; one-line errors
+- callers:       what vdsm and Pacemaker send the agent; running it (as root, or as a
+                 vdsm-like user); one-line errors; require(), which fails a test
+                 whose needs are missing rather than skipping it
 - pcmkbase:      what every Pacemaker node starts the same way: corosync.conf, state
                  directories, start order, its tools
 - pcmk:          one Pacemaker node in private namespaces (the real vdsm/pcs paths)
@@ -19,6 +21,8 @@ it. The tests, `make demo` and `make bench` all stand on it; it is not shipped.
 - pcmkcluster:   a multi-node corosync/Pacemaker cluster on simulated hosts
 - clusterwriter: the data writer the failover tests run as a cluster resource
 - failover:      the failover scenarios, their timelines and durations
+- fakeworld:     the unit tests' made-up world (storage, daemon, clock as timelines);
+                 it needs only the library, so it loads under every Python from 3.6
 
 Import it with the source tree's top directory and lib/ on the path (pytest.ini's
 pythonpath; the Makefile sets PYTHONPATH for the demo and the bench).
