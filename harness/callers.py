@@ -52,7 +52,7 @@ def assert_usage_error(result):
     most three lines on stderr (the reason, then the library's hint to see -h)."""
     assert result.returncode == 1, result
     assert "Traceback" not in result.stderr, result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert 1 <= len(lines) <= 3, result.stderr
     return result.stderr
 
@@ -63,7 +63,8 @@ def assert_one_line_error(result):
     # the agent's last resort for an exception it did not expect ("... report it") is a
     # bug, never a named cause
     assert "report it" not in result.stderr, result.stderr
-    errors = [l for l in result.stderr.splitlines() if "ERROR" in l or "Failed" in l]
+    errors = [line for line in result.stderr.splitlines()
+              if "ERROR" in line or "Failed" in line]
     assert len(errors) == 1, result.stderr
     return errors[0]
 

@@ -292,7 +292,10 @@ class WatchdogFS(fuselite.Filesystem):
     def ioctl(self, req, fh, cmd, arg, data, out_size):
         with self.lock:
             dev = self._opened(req, fh)
-            out = lambda v: (0, struct.pack("<i", v))
+
+            def out(value):
+                return 0, struct.pack("<i", value)
+
             if cmd == WDIOC_KEEPALIVE:
                 dev.ping()
                 dev.event("keepalive", req.pid)
@@ -379,7 +382,7 @@ class FakeWatchdog(fuselite.MountedServer):
         else:
             try:
                 with open(os.path.join(self.state_dir, name + ".events")) as f:
-                    recs = [json.loads(l) for l in f if l.endswith("\n")]
+                    recs = [json.loads(line) for line in f if line.endswith("\n")]
             except FileNotFoundError:
                 recs = []
         return [r for r in recs if kinds is None or r["event"] in kinds]

@@ -24,11 +24,11 @@ max_background 1024, so one host's stalled aio cannot queue up another host's re
 Mounting: the server process bind-mounts its mount point onto itself, marks it shared and
 mounts FUSE on top (``mount(2)`` with ``fd=N,allow_other,default_permissions``; we run as
 root).  Machines (machine.py) booted *afterwards* see it through their slave mount
-namespaces, and our unmount propagates to them: start servers before booting machines.  Shutdown: answer every pending request
-(EIO), lazily unmount (MNT_DETACH never blocks), exit (closing /dev/fuse aborts the
-connection, so files still open anywhere get ENOTCONN from then on).  The server gets
-PR_SET_PDEATHSIG=SIGTERM and sees EOF on its control socket when the test process dies,
-and cleans up the same way.
+namespaces, and our unmount propagates to them: start servers before booting machines.
+Shutdown: answer every pending request (EIO), lazily unmount (MNT_DETACH never blocks),
+exit (closing /dev/fuse aborts the connection, so files still open anywhere get ENOTCONN
+from then on).  The server gets PR_SET_PDEATHSIG=SIGTERM and sees EOF on its control socket
+when the test process dies, and cleans up the same way.
 
 (About 500 lines: the wire protocol for the operations above, the request bookkeeping that
 lets a stall or a failure be answered later, and the server plumbing; why not a library
@@ -80,7 +80,8 @@ DIRENT = struct.Struct("<QQII")
 
 FUSE_MINOR = 31
 FOPEN_DIRECT_IO = 1
-_INIT_FLAGS = (1 << 0) | (1 << 5) | (1 << 15) | (1 << 22)  # ASYNC_READ BIG_WRITES ASYNC_DIO MAX_PAGES
+# ASYNC_READ BIG_WRITES ASYNC_DIO MAX_PAGES
+_INIT_FLAGS = (1 << 0) | (1 << 5) | (1 << 15) | (1 << 22)
 MAX_WRITE = 1 << 20
 MAX_PAGES = 256
 MAX_BACKGROUND = 1024      # async (aio) requests in flight per mount before the kernel queues
@@ -100,7 +101,9 @@ def _check(rv, what):
 
 
 def sys_mount(source, target, fstype, flags, data=None):
-    enc = lambda s: s.encode() if isinstance(s, str) else s
+    def enc(s):
+        return s.encode() if isinstance(s, str) else s
+
     _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)),
            "mount %s" % target)
 
@@ -147,7 +150,7 @@ def task_dying(pid, tgid=None):
     pending: nobody will consume an answer to its request any more."""
     try:
         with open("/proc/%d/status" % pid) as f:
-            status = dict(l.split(":", 1) for l in f if ":" in l)
+            status = dict(line.split(":", 1) for line in f if ":" in line)
     except OSError:
         return True
     if any(int(status.get(k, "0").strip(), 16) & (1 << (signal.SIGKILL - 1))

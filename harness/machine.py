@@ -3,17 +3,18 @@
 
 What a machine is made of, and why:
 
-* **a cgroup** (``<cgroup v2 root>/fsvm-<test pid>-<name>-<uid>``, the same path for
-  every boot; the root is wherever this machine mounts cgroup2, see cgroup2_root()).  Every process of the machine is put there before it execs (a preexec that
-  writes its own pid to ``cgroup.procs``), and whatever those processes fork stays there.
-  ``power_off()`` writes ``1`` to ``cgroup.kill``: the kernel SIGKILLs every member at once,
-  including children forked while the kill runs, and nothing outside it.  That is a reset
-  button: no signal handlers, no clean shutdown, pids nobody recorded die too (sanlock's
-  helper child, a shell's children).  The fake watchdog (fakewatchdog.py) fires through
-  the same file.  Only grouping and cgroup.kill (Linux 5.14) are used, no controller, so
-  the same code runs on a hybrid host (cgroup2 at /sys/fs/cgroup/unified, no controllers)
-  and on a unified one (a stock Debian 12: /sys/fs/cgroup, the root cgroup, which may
-  hold processes beside its children).
+* **a cgroup** (``<cgroup v2 root>/fsvm-<test pid>-<name>-<uid>``, the same path for every
+  boot; the root is wherever this machine mounts cgroup2, see cgroup2_root()).  Every
+  process of the machine is put there before it execs (a preexec that writes its own pid to
+  ``cgroup.procs``), and whatever those processes fork stays there.  ``power_off()`` writes
+  ``1`` to ``cgroup.kill``: the kernel SIGKILLs every member at once, including children
+  forked while the kill runs, and nothing outside it.  That is a reset button: no signal
+  handlers, no clean shutdown, pids nobody recorded die too (sanlock's helper child, a
+  shell's children).  The fake watchdog (fakewatchdog.py) fires through the same file.
+  Only grouping and cgroup.kill (Linux 5.14) are used, no controller, so the same code runs
+  on a hybrid host (cgroup2 at /sys/fs/cgroup/unified, no controllers) and on a unified one
+  (a stock Debian 12: /sys/fs/cgroup, the root cgroup, which may hold processes beside its
+  children).
 * **a mount namespace** (``unshare --mount --propagation slave``) with private tmpfs on
   /run/wdmd, /run/sanlk-resetd, /run/fence-sanlock-vdsm and /dev/shm: wdmd and sanlk-resetd
   hard-code their sockets there, and wdmd refuses to start when another wdmd left
@@ -22,11 +23,11 @@ What a machine is made of, and why:
   (fuselite.py makes its mount points shared) appear inside, and their unmount propagates.
   A mount under a private mount point made after boot() is not seen until the next boot.
 * **a time namespace** (``unshare --time --monotonic=OFFSET --boottime=OFFSET``): the first
-  boot's CLOCK_MONOTONIC reads the host's + ``first_boot_offset`` (1,000,000 s), every later
-  boot starts at ``reboot_monotonic`` (100 s) or lower, so a new boot always reads lower than the last
-  one did when it went down, as after a real reboot; sanlock writes that clock into its
-  lease.  A process restarted inside a running machine enters the same namespace and
-  keeps the clock (a daemon restart, not a reboot).
+  boot's CLOCK_MONOTONIC reads the host's + ``first_boot_offset`` (1,000,000 s), every
+  later boot starts at ``reboot_monotonic`` (100 s) or lower, so a new boot always reads
+  lower than the last one did when it went down, as after a real reboot; sanlock writes
+  that clock into its lease.  A process restarted inside a running machine enters the same
+  namespace and keeps the clock (a daemon restart, not a reboot).
 * **a holder**: ``sleep infinity`` inside all of that, in the cgroup.  Everything else is
   started with ``nsenter --target HOLDER --mount --time`` (setns into a time namespace takes
   effect for the caller at once; nsenter then execs, so the recorded pid is the program's).
@@ -389,14 +390,16 @@ class Machine:
                     pass
                 if not holder.alive():
                     with open(log, errors="replace") as f:
-                        raise MachineError("holder of %s exited: %s" % (self.name, f.read()[-2000:]))
+                        raise MachineError("holder of %s exited: %s"
+                                           % (self.name, f.read()[-2000:]))
                 if time.monotonic() > deadline:
                     holder.signal(signal.SIGKILL)
                     raise MachineError("holder of %s not ready after %ss" % (self.name, timeout))
                 time.sleep(0.01)
             holder.starttime = proc_starttime(holder.pid)   # after the execs
             with open("/proc/%d/timens_offsets" % holder.pid) as f:
-                offsets = dict((l.split()[0], int(l.split()[1])) for l in f if l.strip())
+                offsets = dict((line.split()[0], int(line.split()[1]))
+                               for line in f if line.strip())
             self.holder = holder
             self.offset = offsets["monotonic"]
             self.boots.append({"n": n, "offset": self.offset, "booted": time.monotonic(),

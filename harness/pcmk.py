@@ -8,9 +8,10 @@ The node runs in private PID, mount and network namespaces (``unshare -p -m -n``
   the network namespace, so this cluster never meets another Pacemaker or corosync
   running on the machine;
 - mount: /etc/corosync, /var/lib/pacemaker, /var/lib/corosync and /var/log/pacemaker are
-  bind mounts of directories in the work directory (pcmkbase.py, as every node's), /run is a private tmpfs (corosync.pid) and /proc
-  shows only the node's processes, so the cluster writes no state outside the work
-  directory and pacemakerd never sees another Pacemaker's daemons;
+  bind mounts of directories in the work directory (pcmkbase.py, as every node's), /run is
+  a private tmpfs (corosync.pid) and /proc shows only the node's processes, so the cluster
+  writes no state outside the work directory and pacemakerd never sees another Pacemaker's
+  daemons;
 - PID: when the namespace's first process ends, the kernel kills every process left in
   it, so nothing survives the node, even when the test process is SIGKILLed (unshare
   --kill-child, and unshare itself dies with the test process).
@@ -226,4 +227,3 @@ class PacemakerNode(PacemakerTools):
 
     def _out_tail(self):
         return _log_tail(os.path.join(self.workdir, "node.out"), 20)
-

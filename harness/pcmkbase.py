@@ -217,4 +217,3 @@ def _read(path):
             return f.read()
     except OSError:
         return ""
-

@@ -240,7 +240,7 @@ class SimCluster:
 
     def __repr__(self):
         return "<SimCluster %s hosts %s workdir %s>" % (self.lockspace, self.host_ids,
-                                                       self.workdir)
+                                                        self.workdir)
 
     # ------------------------------------------------------------------ lockspaces
 

@@ -339,4 +339,3 @@ class SimHost:
     def storage(self, **modes):
         """Switch this host's storage path: read=, write=, both= ok|eio|stall|crawl, rate=."""
         return self.cluster.storage.set_mode(self.view, **modes)
-

@@ -71,7 +71,8 @@ def query(rpm_file, tag):
 
 
 def source_units():
-    return sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "systemd", "*.service")))
+    return sorted(os.path.basename(p)
+                  for p in glob.glob(os.path.join(ROOT, "systemd", "*.service")))
 
 
 def test_rpmlint_reports_no_error(built):

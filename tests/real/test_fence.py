@@ -29,7 +29,8 @@ def finish(proc, timeout=300):
 
 
 def proof_line(result):
-    return [l for l in result.stdout.splitlines() if l.startswith(("Proof:", "Already off:"))]
+    return [line for line in result.stdout.splitlines()
+            if line.startswith(("Proof:", "Already off:"))]
 
 
 def status(cluster, host_id, target=3, lockspace=None):

@@ -134,7 +134,8 @@ def join(m, env, lockspace, path, host_id=1):
     r = m.run(["sanlock", "client", "add_lockspace", "-s",
                "%s:%d:%s:0" % (lockspace, host_id, path), "-o", str(IO_TIMEOUT)],
               env=env, capture_output=True, text=True, timeout=180)
-    assert re.search(r"done 0\b", r.stdout), (r, open(os.path.join(m.workdir, "sanlock.log")).read()[-3000:])
+    assert re.search(r"done 0\b", r.stdout), (
+        r, open(os.path.join(m.workdir, "sanlock.log")).read()[-3000:])
 
 
 def start_wdmd(m, device):
@@ -454,9 +455,11 @@ def test_sanlock_daemon_through_a_view_renews_times_out_and_recovers(storage, ma
     join(m, env, ls, path)
     join_time = time.monotonic() - t
     backing = storage.backing_path(ls + ".leases")
-    s0, c0, ts0 = storage.stats()[m.name], storage.server_cpu_seconds(), read_leader(backing, ls)["timestamp"]
+    s0, c0, ts0 = (storage.stats()[m.name], storage.server_cpu_seconds(),
+                   read_leader(backing, ls)["timestamp"])
     time.sleep(4 * 2 * IO_TIMEOUT + 1)
-    s1, c1, ts1 = storage.stats()[m.name], storage.server_cpu_seconds(), read_leader(backing, ls)["timestamp"]
+    s1, c1, ts1 = (storage.stats()[m.name], storage.server_cpu_seconds(),
+                   read_leader(backing, ls)["timestamp"])
     renewals = s1["writes"] - s0["writes"]
     assert renewals >= 3 and ts1 > ts0
     assert s1["read_bytes"] - s0["read_bytes"] == renewals * (1 << 20)   # whole delta area

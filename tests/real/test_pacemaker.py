@@ -16,16 +16,23 @@ the CIB with cibadmin, as pcs does, with timeouts in plain seconds (Pacemaker 2.
 One scenario, run once, fences seven nodes at the same time (a fence takes ~75 s at
 io_timeout 1) and is stopped before the tests look at what it recorded:
 
-| node  | host | how it is fenced                                                | expected |
-|-------|------|-----------------------------------------------------------------|----------|
-| node2 | 2    | stonith_admin --reboot, device `sanlock` (pcmk_host_map node2:2) | success  |
-| node3 | 3    | the same, but host 3 runs no sanlk-resetd                       | failure  |
-| node4 | 4    | topology: 1 = a power device that fails, 2 = `sanlock`          | success by level 2 |
-| node5 | 5    | topology: 1 = a power device that works, 2 = `sanlock-b`        | success by level 1; sanlock never asked |
-| node6 | 6    | a CIB node never seen: the DC fences it by itself (startup-fencing, stonith-timeout) | success |
-| node7 | 7    | device `sanlock-short` with pcmk_reboot_timeout=10: Pacemaker kills the agent after 10 s; the admin raises the timeout and retries | failure, then success: the reset sent before the kill is proven from storage |
-| node8 | 8    | one device per node: `ip=LOCKSPACE:8`, pcmk_host_map=node8:8 (the lease's host name is not node8) | success |
-| (host 9's name) | 9 | device `sanlock-byname`, made with the README's pcs commands: no map, dynamic-list from the agent's list of sanlock host names | success |
+- node2 (host 2): stonith_admin --reboot, device `sanlock` (pcmk_host_map node2:2).
+  Expected: success.
+- node3 (host 3): the same, but host 3 runs no sanlk-resetd.  Expected: failure.
+- node4 (host 4): topology: 1 = a power device that fails, 2 = `sanlock`.
+  Expected: success by level 2.
+- node5 (host 5): topology: 1 = a power device that works, 2 = `sanlock-b`.
+  Expected: success by level 1; sanlock never asked.
+- node6 (host 6): a CIB node never seen: the DC fences it by itself (startup-fencing,
+  stonith-timeout).  Expected: success.
+- node7 (host 7): device `sanlock-short` with pcmk_reboot_timeout=10: Pacemaker kills the
+  agent after 10 s; the admin raises the timeout and retries.  Expected: failure, then
+  success: the reset sent before the kill is proven from storage.
+- node8 (host 8): one device per node: `ip=LOCKSPACE:8`, pcmk_host_map=node8:8 (the
+  lease's host name is not node8).  Expected: success.
+- host 9, under its sanlock host name as node name: device `sanlock-byname`, made with
+  the README's pcs commands: no map, dynamic-list from the agent's list of sanlock host
+  names.  Expected: success.
 
 The power devices are fence_dummy (fence-agents): `type=fail` with power_timeout=1 fails in
 about a second; `type=file` succeeds. fence-agents disables its own timeouts under

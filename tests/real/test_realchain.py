@@ -31,8 +31,8 @@ def finish(proc, timeout=400):
 
 
 def off(cluster, proxy, target=3, address=None, **kwargs):
-    return cluster.agent(proxy, ["-o", "off", "-a", address or "%s:%d" % (cluster.lockspace,
-                                                                        target)], **kwargs)
+    return cluster.agent(proxy, ["-o", "off", "-a",
+                                 address or "%s:%d" % (cluster.lockspace, target)], **kwargs)
 
 
 def status_code(cluster, host_id, target=3, address=None):
@@ -43,8 +43,8 @@ def status_code(cluster, host_id, target=3, address=None):
 def assert_cannot_tell(cluster, host_id, target=3):
     """status through host_id, once its own daemon says the target's lease is DEAD: an
     expired lease without a proof is "cannot tell" (exit 1), neither ON nor OFF."""
-    result = cluster.agent(host_id, ["-o", "status", "-a", "%s:%d" % (cluster.lockspace,
-                                                                    target)])
+    result = cluster.agent(host_id, ["-o", "status", "-a",
+                                     "%s:%d" % (cluster.lockspace, target)])
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert_one_line_error(result)
 

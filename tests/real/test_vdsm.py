@@ -157,9 +157,9 @@ class _Call:
         self.seconds = time.monotonic() - self.started
         result = subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
         result.seconds = self.seconds
-        text = ["    stdin:  " + l for l in self.stdin.split("\n")]
-        text += ["    stdout: " + l for l in out.splitlines()]
-        text += ["    stderr: " + l for l in err.splitlines()]
+        text = ["    stdin:  " + line for line in self.stdin.split("\n")]
+        text += ["    stdout: " + line for line in out.splitlines()]
+        text += ["    stderr: " + line for line in err.splitlines()]
         text.append("    exit %d after %.1f s" % (result.returncode, self.seconds))
         self.vdsm.note("host %d: fence_sanlock_vdsm %s\n%s"
                        % (self.host_id, self.action, "\n".join(text)))
@@ -270,7 +270,7 @@ def test_engine_restart_sequence_as_vdsm(make_cluster, vdsm_user, agent_for_user
     assert off.returncode == 0, off
     lines = off.stdout.splitlines()
     assert lines[-1] == "Success: Powered OFF", off
-    assert any(l.startswith("Proof: ") for l in lines), off
+    assert any(line.startswith("Proof: ") for line in lines), off
     assert off.seconds < ENGINE_RPC_TIMEOUT - 5, "off must end within the engine's RPC timeout"
     assert cluster.host(3).standin.killed_at is not None
 

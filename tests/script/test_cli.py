@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from harness.callers import (AGENT, ROOT, assert_one_line_error, assert_usage_error,
-                      pacemaker_stdin, run_agent, vdsm_stdin)
+                             pacemaker_stdin, run_agent, vdsm_stdin)
 
 RNG = "/usr/share/cluster/relaxng/metadata.rng"
 XSL = "/usr/share/cluster/relaxng/fence2man.xsl"
@@ -203,8 +203,6 @@ def test_a_node_name_as_port_is_looked_up_through_the_daemon(no_daemon_env):
     stdin = "action=reboot\nnodename=node2\nport=node2\nipaddr=myls\n"
     line = assert_one_line_error(run_agent(stdin=stdin, env=no_daemon_env))
     assert "sanlock daemon is not running" in line
-
-
 
 
 def test_a_control_character_in_the_address_is_shown(no_daemon_env):

@@ -162,5 +162,3 @@ def test_a_name_from_storage_is_shown_escaped():
     with pytest.raises(UsageError) as refused:
         check_names_node(world, [Target(LS, 3)], "node2")
     assert "\x1b" not in str(refused.value) and "evil\\x1b[2Jname" in str(refused.value)
-
-
