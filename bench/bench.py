@@ -59,19 +59,20 @@ import threading
 import time
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-
 from harness.observe import (LeaseWatch, StandIn, is_reply, is_request, reply_on_disk,
                              request_on_disk)
 from harness.simcluster import SimCluster
 from sanlock_fencing.core import timing  # (the bounds the agent uses)
 from percall import bench_overhead, bench_scale
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
 BOUND = timing.watchdog_bound()
 POWER_TIMEOUT = 175             # the agent's default (oVirt's 180 s per call)
-STANDIN_DELAY = 55.0            # io 1 stand-in: power off 55 s after the reply is on
-                                # storage (the real chain fired 56-57 s after it at io 3)
+# io 1 stand-in: power off 55 s after the reply is on storage (the real chain fired 56-57 s
+# after it at io 3)
+STANDIN_DELAY = 55.0
 ALL_SECTIONS = ("fence", "believe", "faults", "concurrency", "overhead", "scale",
                 "failover")
 
@@ -157,9 +158,9 @@ def fence_run(tool, io, pair, phase, chain="real", status_hosts=(1, 2)):
 
     chain "real": host 3 runs wdmd on its fake device and sanlk-resetd -w 1 (sync service);
     "standin": no device, sanlk-resetd -w 0, and the bench powers host 3 off STANDIN_DELAY s
-    after its reply is on storage. The request is sent `phase` s after a renewal of host 1's lease shows on
-    storage (each pair shares its phase). All times in the result are seconds after the
-    request (the tool's start)."""
+    after its reply is on storage. The request is sent `phase` s after a renewal of host 1's
+    lease shows on storage (each pair shares its phase). All times in the result are seconds
+    after the request (the tool's start)."""
     run = {"tool": tool, "io_timeout": io, "pair": pair, "phase_s": round(phase, 3),
            "chain": chain}
     prefix = "b%s%s%d_%d" % ("a" if tool == "agent" else "s", "r" if chain == "real" else "s",
@@ -314,8 +315,8 @@ def fault_run(name, io=3):
         reply = reply_on_disk(watch, 3, generation, start)
         if kind == "watchdog":
             fault_at = reply          # the arming that did not work
-        lines = [l.split("ERROR: ", 1)[-1] for l in err.splitlines()
-                 if "ERROR" in l or "Failed" in l]
+        lines = [line.split("ERROR: ", 1)[-1] for line in err.splitlines()
+                 if "ERROR" in line or "Failed" in line]
         run.update(exit=proc.returncode, seconds=round(end - start, 3),
                    fault_at=rel(fault_at, start), reply_on_disk=rel(reply, start),
                    request_on_disk=rel(request_on_disk(watch, 1, start), start),
@@ -487,7 +488,8 @@ def main():
                                        " BENCH_ARGS='%s'" % " ".join(sys.argv[1:])),
             "settings": {"runs": runs, "io_timeouts": io_timeouts, "jobs": args.jobs,
                          "bound_s": BOUND, "power_timeout_s": POWER_TIMEOUT,
-                         "renewal_lateness_s": {io: timing.renewal_lateness(io) for io in io_timeouts},
+                         "renewal_lateness_s": {io: timing.renewal_lateness(io)
+                                                for io in io_timeouts},
                          "standin_delay_s": STANDIN_DELAY,
                          "sections": sections},
             "load_at_start": os.getloadavg()}
@@ -549,8 +551,8 @@ def finish(data, out):
     for goal in data["goals"]:
         log("%-6s %s: %s" % ("met" if goal["met"] else "MISSED" if goal["met"] is False
                              else "n/a", goal["goal"], goal["value"]))
-    errors = [r for s in ("fence", "believe", "faults", "failover") for r in data.get(s, {}).get("runs", [])
-              if "error" in r]
+    errors = [r for s in ("fence", "believe", "faults", "failover")
+              for r in data.get(s, {}).get("runs", []) if "error" in r]
     if errors or missed:
         log("%d runs with errors, %d goals missed (see the README)" % (len(errors), len(missed)))
     return 1 if errors else 0

@@ -164,8 +164,8 @@ def believe_goals(data):
                     limit + 30, values.count(None))
             out.append(goal("believe", "io_timeout %d: status OFF %s within %d s of off's "
                             "success" % (io, label, limit),
-                            "worst %s s (runs: %s)" % (fmt(worst), ", ".join(fmt(v)
-                                                                         for v in values)),
+                            "worst %s s (runs: %s)" % (fmt(worst),
+                                                       ", ".join(fmt(v) for v in values)),
                             worst is not None and worst <= limit, note))
     return out
 
@@ -341,8 +341,8 @@ def fence_section(data, bound):
                              fmt(r.get("after_bound")), fmt(r.get("after_fire")),
                              fmt(r.get("reply_to_exit"))])
     lines += table(["io", "pair", "tool", "phase s", "target phase s", "exit", "on storage",
-                    "renewals to reply", "reply", "wdmd close", "fire", "last renewal", "exit at", "exit - bound",
-                    "exit - fire", "reply -> exit"], rows)
+                    "renewals to reply", "reply", "wdmd close", "fire", "last renewal",
+                    "exit at", "exit - bound", "exit - fire", "reply -> exit"], rows)
     errors = [r for r in runs_of(data, "fence") if "error" in r]
     for r in errors:
         lines += ["Error in %s io %d pair %d: `%s`" % (r["tool"], r["io_timeout"], r["pair"],
@@ -420,8 +420,8 @@ def scale_section(data):
     lines = ["list and status (by host id, and by node name on stdin) on host 1, against "
              "lockspaces joined by 8 to %d live hosts (one machine each; witness services "
              "off here, %d machines share this computer's cores), and against a lockspace "
-             "whose host ids reach 2000; median of the runs, seconds:" % (s["max_hosts"],
-                                                                            s["max_hosts"]), ""]
+             "whose host ids reach 2000; median of the runs, seconds:"
+             % (s["max_hosts"], s["max_hosts"]), ""]
     rows = [[c, fmt(v["list"], 3), fmt(v["status"], 3), fmt(v["status by node name"], 3)]
             for c, v in sorted(s["by_host_count"].items(), key=lambda kv: int(kv[0]))]
     spread = s["spread_to_2000"]
@@ -432,18 +432,19 @@ def scale_section(data):
 
 def failover_section(data):
     lines = ["## 5. Failover after a network cut (real corosync and Pacemaker)", "",
-             "Scenario 1 of tests/cluster/test_failover.py (harness/failover.py): three nodes, each a "
-             "simulated machine with its own network namespace, corosync, Pacemaker, sanlock "
-             "daemon, wdmd on a fake watchdog device and the responder; fencing configured "
-             "with the README's pcs commands; the test's writer (O_DIRECT|O_DSYNC records on "
-             "the shared storage) on node 3, whose link then goes down. no-quorum-policy is "
-             "freeze, so node 3 keeps writing until its watchdog resets it. Seconds after "
-             "the cut; each moment from the place that knows it (corosync's and Pacemaker's "
-             "logs, the responder's log, the device, the writer's records)."]
+             "Scenario 1 of tests/cluster/test_failover.py (harness/failover.py): three "
+             "nodes, each a simulated machine with its own network namespace, corosync, "
+             "Pacemaker, sanlock daemon, wdmd on a fake watchdog device and the responder; "
+             "fencing configured with the README's pcs commands; the test's writer "
+             "(O_DIRECT|O_DSYNC records on the shared storage) on node 3, whose link then "
+             "goes down. no-quorum-policy is freeze, so node 3 keeps writing until its "
+             "watchdog resets it. Seconds after the cut; each moment from the place that "
+             "knows it (corosync's and Pacemaker's logs, the responder's log, the device, the "
+             "writer's records)."]
     if data["failover"].get("date") and data["failover"]["date"] != data["date"]:
         lines += ["", "Measured %s by `%s` (a run of this section alone, merged into the "
-                  "full run's results.json)." % (data["failover"]["date"],
-                                                  data["failover"]["command"])]
+                  "full run's results.json)."
+                  % (data["failover"]["date"], data["failover"]["command"])]
     lines += [""]
     runs = [r for r in runs_of(data, "failover") if "error" not in r]
     if not runs:
@@ -535,8 +536,8 @@ def write(data, path):
     if not missed:
         lines += ["Every goal was met in this run.", ""]
     for g in missed:
-        lines += ["- **%s** (%s): %s" % (g["goal"], g["value"], g["note"] or
-                                        "see the tables above")]
+        lines += ["- **%s** (%s): %s" % (g["goal"], g["value"],
+                                         g["note"] or "see the tables above")]
     remarks = ["- %s: the agent failed in time but with an internal error instead of its own "
                "message: `%s`" % (r["fault"], r["error_line"]) for r in runs_of(data, "faults")
                if "unexpected" in (r.get("error_line") or "")]
@@ -553,8 +554,9 @@ def _lateness(data):
     """The renewal lateness the runs allowed (older results recorded the pace slack)."""
     settings = data["settings"]
     if "renewal_lateness_s" in settings:
-        return "/".join("%.1f" % v for _io, v in sorted(settings["renewal_lateness_s"].items(),
-                                                         key=lambda kv: int(kv[0])))
+        return "/".join("%.1f" % v
+                        for _io, v in sorted(settings["renewal_lateness_s"].items(),
+                                             key=lambda kv: int(kv[0])))
     return "%.1f" % settings["pace_slack_s"]
 
 
@@ -562,11 +564,12 @@ def explanation(data):
     """What the numbers mean, written once here so that the text follows the data."""
     return ["## How to read it", "",
             "- The agent proves a reset by the watchdog bound: the reply it saw arrive, then "
-            "the bound, then the renewal the target would have written, late by all that sanlock "
-            "allows a healthy renewal, had its watchdog failed (lib/sanlock_fencing/core/judge.py, `renewal_due`). Its exit "
-            "therefore comes shortly after `bound`, and always well after the fire, which "
-            "lands about 70 s after resetd armed the watchdog, itself one renewal before the "
-            "reply reached the storage.",
+            "the bound, then the renewal the target would have written, late by all that "
+            "sanlock allows a healthy renewal, had its watchdog failed "
+            "(lib/sanlock_fencing/core/judge.py, `renewal_due`). Its exit therefore comes "
+            "shortly after `bound`, and always well after the fire, which lands about 70 s "
+            "after resetd armed the watchdog, itself one renewal before the reply reached the "
+            "storage.",
             "- sanlk-reset at io_timeout 3 waits for the lease to go DEAD (8 io + 60 s after "
             "its last renewal, as its daemon sees it); at io_timeout 10 it uses its \"native "
             "timeout\" (90 s after it received the reply event, which reaches the proxy one of "
