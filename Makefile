@@ -2,7 +2,7 @@
 # fence_sanlock_vdsm — build, test and install.
 #
 #   make deps     install the Debian packages the agent and its tests need (root)
-#   make lint     pyflakes and pycodestyle on the library and the agent
+#   make lint     pyflakes and pycodestyle on the library, the agent, harness and tests
 #   make unit     the tests that need no daemon: tests/unit and tests/script (~13 s)
 #   make check    deps + lint + the suite but the cluster scenarios: tests/unit, script,
 #                 real (real sanlock daemons) and install (~9 min)
@@ -81,8 +81,9 @@ deps:
 	$(call install_missing,$(DEB_PACKAGES),make deps)
 
 # lint: the field's usual checks, on what ships (the library with the host services,
-# and the agent); the project's lines are at most 100 characters
-LINT_PATHS := lib agents/sanlock_vdsm/fence_sanlock_vdsm.py
+# and the agent) and on what proves it (the harness, the tests, the demo, the bench);
+# the project's lines are at most 100 characters
+LINT_PATHS := lib agents/sanlock_vdsm/fence_sanlock_vdsm.py harness tests demo bench setup.py
 lint: deps
 	$(PYTHON) -m pyflakes $(LINT_PATHS)
 	$(PYTHON) -m pycodestyle --max-line-length=100 $(LINT_PATHS)
