@@ -11,9 +11,9 @@ fence are other simulated hosts, each a machine of its own (real sanlock daemons
 sanlk-resetd, a stand-in watchdog that powers the machine off once its reply is on
 storage). The devices and the fencing topology are configured in
 the CIB with cibadmin, as pcs does, with timeouts in plain seconds (Pacemaker 2.1.5 reads
-"3min" as 3 s); docs/pacemaker.md shows the same configuration for people.
+"3min" as 3 s); the README's Pacemaker section shows the same configuration for people.
 
-One scenario, run once, fences seven nodes at the same time (a fence takes ~75 s at
+One scenario, run once, fences eight nodes at the same time (a fence takes ~75 s at
 io_timeout 1) and is stopped before the tests look at what it recorded:
 
 - node2 (host 2): stonith_admin --reboot, device `sanlock` (pcmk_host_map node2:2).
