@@ -40,7 +40,8 @@ def make_cluster():
 #   script/  the agent script as a subprocess with no daemon (fencing.py, /usr/bin/python3)
 #   real/    real sanlock daemons, wdmd, responders, Pacemaker on simulated hosts (root)
 #   install/ builds and installs the packages (.deb, RPM into a scratch root, pip, make install)
-#   cluster/ the longer multi-node failover scenarios (make check-cluster)
+#   cluster/ multi-node Pacemaker failover scenarios (scenario 1 in make check, the rest in
+#            make check-cluster)
 KINDS = ("unit", "script", "real", "install", "cluster")
 
 

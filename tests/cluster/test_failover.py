@@ -15,15 +15,16 @@ the only thing that ends the lost node's writes is its reset. With the default `
 lost node stops the writer itself a few seconds after the cut, and the records could not
 tell a fence that works from one that merely waits long enough.
 
-Scenarios (io_timeout 3, the shortest at which the real watchdog chain runs; all run by
-`make check-cluster`, one cluster at a time):
+Scenarios (io_timeout 3, the shortest at which the real watchdog chain runs):
 1. three nodes, the writer's node is cut off: the two others keep quorum, fence it through
    the agent, its own watchdog resets it, the writer starts on a survivor only after the
-   proof (harness.failover.lost_node_scenario, which the demo and the bench run too);
+   proof (test_lost_node.py; harness.failover.lost_node_scenario, which the demo and the
+   bench run too). `make check` runs it, beside the other tests;
 2. the same with the lost node's device broken (it never fires): the fence fails, the
    failure is in the stonith history, the writer starts nowhere else;
 3. two nodes (two_node: 1), the link between them cut: both fence each other at once;
    exactly one survives and runs the writer, in every repetition.
+2 and 3 are this file, which `make check-cluster` runs, one cluster at a time.
 """
 
 import random
@@ -32,91 +33,13 @@ import time
 import pytest
 
 from harness.clusterwriter import no_overlap
-from harness.failover import (Record, cluster_run, configure, durations, fence_success,
-                              lost_node_scenario, timeline)
+from harness.failover import Record, cluster_run, configure
 from harness.pcmkcluster import log_events
 from harness.simcluster import wait_for
 from sanlock_fencing.core import timing
 
 IO = 3
 TIMEOUT = timing.pacemaker_timeout(IO)        # what the README derives: 160 s at io 3
-
-
-# ---------------------------------------------------------------- the check itself
-
-def test_the_records_round_trip_and_a_torn_one_is_not_read():
-    from harness.clusterwriter import RECORD, decode, encode
-    block = encode("node-a", 2, 7, 1_700_000_000_123_456_789, 42)
-    assert len(block) == RECORD
-    assert decode(block) == {"node": "node-a", "slot": 2, "seq": 7,
-                             "t": 1_700_000_000.123456789, "pid": 42}
-    torn = block[:40] + b"\xff" + block[41:]
-    assert decode(torn) is None and decode(b"\0" * RECORD) is None
-
-
-def test_no_overlap_catches_a_second_writer():
-    def rec(node, t):
-        return {"node": node, "slot": 0, "seq": 0, "t": t, "pid": 1}
-    before = {3: [rec("n3", 10.0), rec("n3", 20.0)], 1: [rec("n1", 5.0), rec("n1", 21.0)]}
-    assert no_overlap(before, "n3", "n1", since=6.0)[0]
-    late = {3: before[3] + [rec("n3", 22.0)], 1: before[1]}
-    ok, why = no_overlap(late, "n3", "n1", since=6.0)
-    assert not ok and "later than" in why
-    assert not no_overlap({3: before[3], 1: []}, "n3", "n1", since=6.0)[0]
-
-
-# ---------------------------------------------------------------- scenario 1
-
-@pytest.fixture(scope="module")
-def lost_node():
-    """Three nodes; host 3 runs the writer and loses its network (harness/failover.py)."""
-    r = lost_node_scenario(IO)
-    print("scenario 1: %.0f s; %s" % (r.seconds, durations(timeline(r))))
-    yield r
-
-
-@pytest.mark.slow
-def test_the_lost_node_is_fenced_through_the_agent(lost_node):
-    r = lost_node
-    assert "successful" in r.history.stdout, (r.history.stdout, r.crm_mon)
-    t, line = fence_success(r)
-    assert t is not None, "no successful fence by the sanlock device in any log"
-    assert r.cut < t
-    for result in r.pcs:                      # the README's commands draw no warning
-        assert "Warning" not in result.stdout + result.stderr, result
-
-
-@pytest.mark.slow
-def test_the_lost_node_was_reset_by_its_own_watchdog(lost_node):
-    r = lost_node
-    assert len(r.fires[3]) == 1, r.fires
-    assert not r.running[3]
-    assert r.fires[1] == [] and r.fires[2] == []
-    t, _line = fence_success(r)
-    assert r.cut < r.fires[3][0] < t
-
-
-@pytest.mark.slow
-def test_the_writer_started_on_a_survivor_only_after_the_proof(lost_node):
-    r = lost_node
-    assert r.survivor in (r.names[1], r.names[2])
-    t, _line = fence_success(r)
-    first = min(rec["t"] for rs in r.records.values() for rec in rs
-                if rec["node"] == r.survivor)
-    assert first > t, (first, t)
-    moments = dict(timeline(r))
-    assert None not in moments.values(), moments
-
-
-@pytest.mark.slow
-def test_never_two_writers(lost_node):
-    r = lost_node
-    ok, why = no_overlap(r.records, r.lost, r.survivor, since=r.cut)
-    assert ok, why
-    lost = [rec["t"] for rs in r.records.values() for rec in rs if rec["node"] == r.lost]
-    # it wrote until its reset (freeze): the fence, not its own stop, ended its writes
-    assert max(lost) > r.cut + 30, (max(lost) - r.cut)
-    assert r.fires[3][0] - max(lost) < 2, (r.fires[3][0] - max(lost))
 
 
 # ---------------------------------------------------------------- scenario 2
