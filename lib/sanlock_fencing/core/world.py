@@ -3,7 +3,7 @@
 
 fence.py, status.py and witness.py take a World rather than reaching for the
 sanlock module, the storage and time.monotonic themselves, so that unit tests can
-drive them through a made-up timeline in milliseconds (tests/unit/fakeworld.py).
+drive them through a made-up timeline in milliseconds (harness/fakeworld.py).
 HostWorld is the real one: this host's sanlock daemon (proxy.Proxy, every call
 bounded), lease reads with deadlines (bounded.BlockingSource) and this host's
 evidence store.
