@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The witness: every host records the reset replies it receives, and followed the hosts
+"""The witness: every host records the reset replies it receives, and follows the hosts
 that sent them until their reset is proven or ruled out.
 
 sanlk-resetd sends its RESETTING reply to every host of the lockspace. A host that
@@ -229,7 +229,7 @@ def main(argv=None, world_factory=None):
     args = service.parse(service.parser(
         "fence-sanlock-vdsm-witness",
         "Record the reset replies this host receives in every lockspace its sanlock daemon "
-        "has joined, and item the hosts that sent them, so that fence_sanlock_vdsm's status "
+        "has joined, and follow the hosts that sent them, so that fence_sanlock_vdsm's status "
         "on this host can prove their reset.", INTERVAL), argv)
     world_factory = world_factory or (lambda: HostWorld(Proxy(), EvidenceStore()))
     try:
