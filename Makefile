@@ -152,7 +152,7 @@ metadata-ref:
 demo: deps
 	PYTHONPATH=$(HARNESS_PATH) $(PYTHON) demo/demo.py
 
-# scenario 1 of tests/cluster/test_failover.py, watched: a three-node Pacemaker cluster loses a
+# scenario 1 (tests/cluster/test_lost_node.py), watched: a three-node Pacemaker cluster loses a
 # node's network, fences it through the agent, fails over; prints the timeline (~3 min)
 demo-cluster: deps
 	PYTHONPATH=$(HARNESS_PATH) $(PYTHON) demo/failover.py

@@ -29,7 +29,7 @@ Sections:
              that only imports fencing and sanlock. Measured inside the proxy's machine.
   scale      list and status against lockspaces with 8..64 live hosts and with host ids
              spread up to 2000.
-  failover   scenario 1 of tests/cluster/test_failover.py (harness/failover.py) at io_timeout 3 and
+  failover   scenario 1 (tests/cluster/test_lost_node.py, harness/failover.py) at io_timeout 3 and
              10: three nodes with real corosync and Pacemaker, the writer's node loses its
              network; the downtime the writer sees, split into detection, fence and start.
              One cluster at a time, after the others (corosync's token is timed).

@@ -432,7 +432,7 @@ def scale_section(data):
 
 def failover_section(data):
     lines = ["## 5. Failover after a network cut (real corosync and Pacemaker)", "",
-             "Scenario 1 of tests/cluster/test_failover.py (harness/failover.py): three "
+             "Scenario 1 (tests/cluster/test_lost_node.py, harness/failover.py): three "
              "nodes, each a simulated machine with its own network namespace, corosync, "
              "Pacemaker, sanlock daemon, wdmd on a fake watchdog device and the responder; "
              "fencing configured with the README's pcs commands; the test's writer "

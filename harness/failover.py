@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 1 of the failover tests as a function, with its timeline: the test
-(tests/cluster/test_failover.py), the benchmark (bench/bench.py, section failover) and the demo
+(tests/cluster/test_lost_node.py), the benchmark (bench/bench.py, section failover) and the demo
 (demo/failover.py) run the same code.
 
 `lost_node_scenario(io_timeout)`: three nodes (harness/pcmkcluster.py), each with the real
