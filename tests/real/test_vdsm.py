@@ -74,7 +74,7 @@ def outsider():
 def agent_for_users(vdsm_user):
     """The source tree's agent, or a world-readable copy of it when a parent directory
     of the checkout is closed to other users (the agent finds ../../lib either way)."""
-    if _user_can_read(vdsm_user, AGENT, os.path.join(LIB, "sanlock_fencing", "agent.py")):
+    if _user_can_read(vdsm_user, AGENT, os.path.join(LIB, "sanlock_fencing", "agent", "glue.py")):
         yield AGENT
         return
     top = tempfile.mkdtemp(prefix="fsv-agent-", dir="/var/tmp")
