@@ -23,6 +23,7 @@ it. The tests, `make demo` and `make bench` all stand on it; it is not shipped.
 - failover:      the failover scenarios, their timelines and durations
 - fakeworld:     the unit tests' made-up world (storage, daemon, clock as timelines);
                  it needs only the library, so it loads under every Python from 3.6
+- noskip:        a pytest plugin (tests/conftest.py loads it): a skipped test fails
 
 Import it with the source tree's top directory and lib/ on the path (pytest.ini's
 pythonpath; the Makefile sets PYTHONPATH for the demo and the bench).
