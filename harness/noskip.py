@@ -4,8 +4,13 @@
 In this suite a skip would read as a pass in the very run where the feature it guards is
 missing (no root, no FUSE, a package not installed): the run would be green and prove
 nothing. Tests state their needs with harness.callers.require(), which fails; this plugin
-catches any skip that slips in anyway (pytest.skip, skipif, importorskip). Expected
-failures (xfail) are left as they are. tests/conftest.py loads it.
+catches a skip that slips into a test or its set-up anyway (pytest.skip, skipif,
+importorskip in a test or fixture). Expected failures (xfail) are left as they are.
+tests/conftest.py loads it.
+
+Limit: a skip while a module is collected (importorskip or pytest.skip(...,
+allow_module_level=True) at module level) makes no test report, so this hook never sees
+it: pytest counts the module as skipped and the run stays green.
 """
 
 import pytest
