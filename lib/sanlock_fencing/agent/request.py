@@ -17,7 +17,8 @@ from .fence import FenceOptions
 
 # action     the library's action (off, reboot, status, list, list-status, monitor, on ...)
 # verbose    -v given
-# lockspaces the lockspace names of the address, in order, once each
+# lockspaces the lockspace names of the address, once each: in the address's order where no
+#            host id is needed, in the (sorted) targets' order otherwise
 # targets    the Targets the address names (with port); for monitor, those it names, if
 #            any; empty where a node name is to be resolved to host ids from the leases
 # node       a node name besides the address (Pacemaker's port or nodename), or None:
