@@ -27,14 +27,14 @@ SKIPPING = textwrap.dedent('''
 ''')
 
 
-def run_pytest(tmp_path, *plugins):
+def run_pytest(tmp_path, *plugins, name="test_sample.py", text=SKIPPING):
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "test_sample.py").write_text(SKIPPING)
+    (tmp_path / name).write_text(text)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "lib")]))
     args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA"]
     for plugin in plugins:
         args += ["-p", plugin]
-    return subprocess.run(args + ["test_sample.py"], cwd=str(tmp_path), env=env,
+    return subprocess.run(args + [name], cwd=str(tmp_path), env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=120)
 
@@ -51,8 +51,28 @@ def test_a_skip_fails_and_says_what_to_do(tmp_path):
     assert "require()" in done.stdout
 
 
-def test_without_the_plugin_the_same_file_passes(tmp_path):
-    # what the plugin is there for: plain pytest calls this run green
+MODULE_SKIP = textwrap.dedent('''
+    import pytest
+
+    pytest.importorskip("a_module_nobody_has")
+
+    def test_never_collected():
+        pass
+''')
+
+
+def test_a_skip_while_a_module_is_collected_fails_too(tmp_path):
+    done = run_pytest(tmp_path, "harness.noskip", name="test_gone.py", text=MODULE_SKIP)
+    assert done.returncode != 0, done.stdout
+    assert "a_module_nobody_has" in done.stdout and "require()" in done.stdout, done.stdout
+    assert "skipped" not in done.stdout.strip().splitlines()[-1], done.stdout
+
+
+def test_without_the_plugin_the_same_files_pass(tmp_path):
+    # what the plugin is there for: plain pytest calls these runs green
     done = run_pytest(tmp_path)
     assert done.returncode == 0, done.stdout
     assert "2 skipped" in done.stdout, done.stdout
+    done = run_pytest(tmp_path, name="test_gone.py", text=MODULE_SKIP)
+    assert done.returncode in (0, 5), done.stdout       # 5: no test ran
+    assert "1 skipped" in done.stdout, done.stdout
