@@ -116,6 +116,12 @@ def test_listing_actions_check_resource_mode_but_not_the_fence_bounds():
         .resource_mode is True
 
 
+def test_listing_actions_name_a_missing_lockspace_first():
+    # both wrong: the address is what the caller must fix first, and it is named
+    with pytest.raises(UsageError, match="no lockspace given"):
+        parse({"--action": "list", "--ip": " , ", "--resource-mode": "maybe"})
+
+
 def test_no_lockspace_is_refused_for_every_action():
     for action in ("list", "monitor", "off", "status"):
         with pytest.raises(UsageError):
