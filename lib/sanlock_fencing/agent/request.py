@@ -180,7 +180,13 @@ def addressed_host_ids(address):
     for item in (address or "").split(","):
         name, colon, id_text = item.strip().rpartition(":")
         if colon and name:
-            found[name] = parse_host_id(id_text, where=" in %s" % shown(item.strip()))
+            host_id = parse_host_id(id_text, where=" in %s" % shown(item.strip()))
+            # the later one used to win: list then named one of the two hosts, silently
+            if found.setdefault(name, host_id) != host_id:
+                raise UsageError("lockspace %s appears with two host ids (%d and %d): a "
+                                 "device's address names one host, with one id per "
+                                 "lockspace; give the lockspace alone to list every host"
+                                 % (shown(name), found[name], host_id))
     return found
 
 

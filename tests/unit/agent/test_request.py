@@ -96,6 +96,13 @@ def test_addressed_host_ids_of_an_address():
         addressed_host_ids("ls:x")
 
 
+def test_a_listing_address_with_two_host_ids_in_one_lockspace_is_refused():
+    # it names no one host; the later id used to win, and list named only that host
+    with pytest.raises(UsageError, match="two host ids \\(3 and 4\\).*lockspace alone"):
+        parse({"--action": "list", "--ip": "ls:3,ls:4"})
+    assert addressed_host_ids("ls:3, ls:3") == {"ls": 3}
+
+
 def test_list_needs_only_lockspaces_and_narrows_to_an_addressed_host():
     req = parse({"--action": "list", "--ip": "ls:3,ls2"})
     assert (req.lockspaces, req.addressed, req.node) == (["ls", "ls2"], {"ls": 3}, None)
