@@ -6,7 +6,7 @@ options parsed once (request.parse: the only reader of the library's dict), chec
 this host what can be checked before the delay, then hands the library callbacks bound
 to that one Request. Every failure is a single line on stderr with exit status 1.
 
-(About 280 lines: every check made before a delay or an action, and each callback the
+(About 310 lines: every check made before a delay or an action, and each callback the
 library calls, in one place, so that the order in which input is judged can be read.)
 """
 
