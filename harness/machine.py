@@ -64,9 +64,11 @@ FIRST_BOOT_OFFSET = 1_000_000
 REBOOT_MONOTONIC = 100
 WORK_BASE = "/var/tmp"
 
-# the source tree: the harness package and the library, for the processes it starts
+# the source tree, named here once for the whole harness: the harness package and the
+# library (for the processes it starts), the agent script as the tests run it
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.path.join(ROOT, "lib")
+AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")
 
 
 def package_env(base=None, **extra):
@@ -179,6 +181,24 @@ def start_process(argv, env=None, log_path=None, pdeathsig=signal.SIGKILL, preex
             if log_path:
                 log.close()
     return _Spawner.call(spawn)
+
+
+def wait_until_sleeping(proc, timeout):
+    """Wait until proc, a namespace holder, has exec'd its final `sleep` (its namespaces
+    are set up by then): "ready"; "exited" when it died first; "late" after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open("/proc/%d/comm" % proc.pid) as f:
+                if f.read().strip() == "sleep":
+                    return "ready"
+        except OSError:
+            pass
+        if not proc.alive():
+            return "exited"
+        if time.monotonic() > deadline:
+            return "late"
+        time.sleep(0.01)
 
 
 def proc_starttime(pid):
@@ -380,22 +400,14 @@ class Machine:
             popen = start_process(argv, log_path=log, preexec=self._join_cgroup)
             holder = Proc(popen, argv, "holder", n)
             self.records.append(holder)
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with open("/proc/%d/comm" % holder.pid) as f:
-                        if f.read().strip() == "sleep":
-                            break
-                except OSError:
-                    pass
-                if not holder.alive():
-                    with open(log, errors="replace") as f:
-                        raise MachineError("holder of %s exited: %s"
-                                           % (self.name, f.read()[-2000:]))
-                if time.monotonic() > deadline:
-                    holder.signal(signal.SIGKILL)
-                    raise MachineError("holder of %s not ready after %ss" % (self.name, timeout))
-                time.sleep(0.01)
+            state = wait_until_sleeping(holder, timeout)
+            if state == "exited":
+                with open(log, errors="replace") as f:
+                    raise MachineError("holder of %s exited: %s"
+                                       % (self.name, f.read()[-2000:]))
+            if state == "late":
+                holder.signal(signal.SIGKILL)
+                raise MachineError("holder of %s not ready after %ss" % (self.name, timeout))
             holder.starttime = proc_starttime(holder.pid)   # after the execs
             with open("/proc/%d/timens_offsets" % holder.pid) as f:
                 offsets = dict((line.split()[0], int(line.split()[1]))

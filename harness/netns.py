@@ -25,9 +25,8 @@ them: not needed yet).
 
 import os
 import subprocess
-import time
 
-from .machine import Proc, proc_starttime, start_process
+from .machine import Proc, proc_starttime, start_process, wait_until_sleeping
 
 SUBNET = "10.250.0"
 
@@ -41,18 +40,9 @@ def _holder(what, log_dir):
     argv = ["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep infinity"]
     popen = start_process(argv, log_path=os.path.join(log_dir, "netns-%s.log" % what))
     proc = Proc(popen, argv, "netns holder %s" % what)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with open("/proc/%d/comm" % proc.pid) as f:
-                if f.read().strip() == "sleep":
-                    break
-        except OSError:
-            pass
-        if not proc.alive() or time.monotonic() > deadline:
-            proc.stop(1)
-            raise NetworkError("the network namespace holder %s did not start" % what)
-        time.sleep(0.01)
+    if wait_until_sleeping(proc, 10) != "ready":
+        proc.stop(1)
+        raise NetworkError("the network namespace holder %s did not start" % what)
     proc.starttime = proc_starttime(proc.pid)      # after the exec
     return proc
 
