@@ -5,13 +5,11 @@ whose machine lacks what it needs."""
 
 import fcntl
 import grp
-import os
 import pwd
 import subprocess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIB = os.path.join(ROOT, "lib")
-AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")
+from .machine import AGENT
+
 PYTHON = "/usr/bin/python3"
 
 

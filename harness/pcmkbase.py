@@ -25,9 +25,9 @@ import pwd
 import subprocess
 from xml.etree import ElementTree
 
+from .machine import ROOT
 from .simhost import log_tail, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _COROSYNC_CONF = """\
 totem {

@@ -38,12 +38,11 @@ import uuid
 from sanlock_fencing.core import events
 
 from .fakewatchdog import FakeWatchdog
+from .machine import AGENT
 from .observe import StandIn
 from .simhost import SYS_PYTHON, SimHost, SimHostError, log_tail, wait_for
 from .storagepath import StoragePaths
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AGENT = os.path.join(ROOT, "agents", "sanlock_vdsm", "fence_sanlock_vdsm.py")
 WORK_BASE = "/var/tmp"
 HOST_STATE_NAMES = {1: "UNKNOWN", 2: "FREE", 3: "LIVE", 4: "FAIL", 5: "DEAD"}
 MAX_LOCKSPACE_NAME = 48

@@ -35,8 +35,6 @@ import time
 
 from .machine import Machine, package_env
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 SYS_PYTHON = "/usr/bin/python3"
 # the host services from the source tree, as their installed commands run them
 SYNC = ["-m", "sanlock_fencing.host.resetd_sync"]

@@ -15,8 +15,8 @@ import subprocess
 
 import pytest
 
-from harness.callers import (ROOT, SANLOCK_GROUP, as_user, ensure_vdsm_like_user, require,
-                             vdsm_stdin)
+from harness.callers import SANLOCK_GROUP, as_user, ensure_vdsm_like_user, require, vdsm_stdin
+from harness.machine import ROOT
 
 PACKAGE = "fence-sanlock-vdsm"
 INSTALLED_AGENT = "/usr/sbin/fence_sanlock_vdsm"

@@ -4,7 +4,8 @@
 import os
 import subprocess
 
-from harness.callers import ROOT, assert_one_line_error, run_agent
+from harness.callers import assert_one_line_error, run_agent
+from harness.machine import ROOT
 
 
 def test_make_install_into_a_destdir(tmp_path, no_daemon_env):

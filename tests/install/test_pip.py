@@ -6,7 +6,8 @@ import os
 import shutil
 import subprocess
 
-from harness.callers import PYTHON, ROOT, assert_one_line_error
+from harness.callers import PYTHON, assert_one_line_error
+from harness.machine import ROOT
 
 
 def test_pip_installs_the_library_into_a_system_site_packages_venv(tmp_path):

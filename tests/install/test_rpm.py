@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from harness.callers import ROOT
+from harness.machine import ROOT
 
 PACKAGE = "fence-agents-sanlock-vdsm"
 SPEC = os.path.join(ROOT, "rpm", PACKAGE + ".spec")

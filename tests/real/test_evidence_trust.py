@@ -24,7 +24,8 @@ import subprocess
 
 import pytest
 
-from harness.callers import PYTHON, ROOT, require
+from harness.callers import PYTHON, require
+from harness.machine import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from harness.callers import PYTHON, ROOT, pacemaker_stdin
+from harness.callers import PYTHON, pacemaker_stdin
+from harness.machine import ROOT
 from harness.simcluster import wait_for
 
 SYNC = "-m sanlock_fencing.host.resetd_sync".split()     # the command, from the source tree

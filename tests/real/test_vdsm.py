@@ -28,8 +28,9 @@ import time
 
 import pytest
 
-from harness.callers import (AGENT, LIB, ROOT, SANLOCK_GROUP, as_user, assert_one_line_error,
+from harness.callers import (AGENT, SANLOCK_GROUP, as_user, assert_one_line_error,
                              ensure_vdsm_like_user, require, vdsm_stdin)
+from harness.machine import LIB, ROOT
 
 OUTSIDER = "nobody"               # non-root, not in group sanlock
 ENGINE_RPC_TIMEOUT = 180          # the engine's bound on every vdsm call

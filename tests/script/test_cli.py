@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
-from harness.callers import (AGENT, ROOT, assert_one_line_error, assert_usage_error,
-                             pacemaker_stdin, run_agent, vdsm_stdin)
+from harness.callers import (AGENT, assert_one_line_error, assert_usage_error, pacemaker_stdin,
+                             run_agent, vdsm_stdin)
+from harness.machine import ROOT
 
 RNG = "/usr/share/cluster/relaxng/metadata.rng"
 XSL = "/usr/share/cluster/relaxng/fence2man.xsl"
